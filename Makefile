@@ -1,0 +1,43 @@
+# CollabX developer commands. `make run` and `make test` do all set-up themselves.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format typecheck pytest schema check-migrations clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install CollabX with its dev tools
+
+run: install ## serve on the embedded SQLite default (or COLLABX_DATABASE_URL) with demo data
+	mkdir -p var
+	$(BIN)/collabx migrate
+	$(BIN)/collabx seed --demo
+	COLLABX_DEMO=1 COLLABX_DEBUG=1 $(BIN)/collabx serve
+
+test: install lint typecheck pytest ## the whole suite: lint, type check, tests (both backends when configured)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy --strict api schema db analytics tests
+
+pytest: install
+	$(BIN)/pytest
+
+schema: install ## regenerate the committed SDL
+	$(BIN)/collabx export-schema --output schema/schema.graphql
+
+clean:
+	rm -rf $(VENV) var/*.db .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pure quality-improvement statistics: periods, run and control charts, suppression."""

@@ -1,0 +1,1 @@
+"""HTTP edge of CollabX: Starlette app, authentication, CLI. Knows nothing of tables."""

@@ -1,0 +1,95 @@
+"""The application factory: routes, middleware, and a lifespan that owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from api.auth.endpoints import jwks_endpoint, metadata_endpoint, token_endpoint
+from api.auth.external import ExternalKeys
+from api.auth.keys import KeyStore
+from api.auth.middleware import BearerAuthMiddleware
+from api.graphql import CollabXGraphQL
+from api.health import healthz, readyz
+from api.middleware import RequestIdMiddleware
+from api.settings import Settings
+from api.state import AppState
+from db.sessions import create_engine, create_sessionmaker
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A CollabX ASGI app; nothing connects until its lifespan starts."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        sessionmaker = create_sessionmaker(engine)
+        keys = KeyStore(
+            sessionmaker, alg=settings.signing_alg, token_ttl=settings.token_ttl_seconds
+        )
+        external = None
+        if settings.external_issuer and settings.external_jwks_url:
+            external = ExternalKeys(
+                issuer=settings.external_issuer,
+                jwks_url=settings.external_jwks_url,
+                audience=settings.external_audience or settings.audience,
+            )
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            keys=keys,
+            external_keys=external,
+        )
+        try:
+            await keys.load()
+            app.state.collabx = state
+            graphql.bind(state)
+            yield
+        finally:
+            await engine.dispose()
+
+    graphql = _LazyGraphQL()
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(BearerAuthMiddleware))
+    routes = [
+        Route("/oauth/token", token_endpoint, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", metadata_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
+
+
+class _LazyGraphQL:
+    """The GraphQL ASGI app, created when the lifespan has built the shared state."""
+
+    def __init__(self) -> None:
+        self._app: CollabXGraphQL | None = None
+
+    def bind(self, state: AppState) -> None:
+        self._app = CollabXGraphQL(state)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self._app is not None, "the lifespan has not run"
+        await self._app(scope, receive, send)

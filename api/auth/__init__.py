@@ -1,0 +1,1 @@
+"""Authentication: the OAuth token endpoint, signing keys and JWKS, bearer validation."""

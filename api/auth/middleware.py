@@ -1,0 +1,170 @@
+"""Bearer authentication at the HTTP edge: 401 with ``WWW-Authenticate`` before any GraphQL runs.
+
+A pure ASGI middleware. Open paths pass through without a principal; every other HTTP request
+needs a valid token of ours (or of the configured external provider) whose client still exists
+and is not revoked. The principal is put in ``scope["state"]["principal"]``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.auth.tokens import InvalidToken, unverified_header, validate_access_token
+from api.state import AppState
+from db.enums import DEFAULT_SCOPES, ClientKind
+from db.queries.auth import get_client_by_client_id
+from db.queries.sponsors import get_sponsor_by_slug
+from schema.principal import Principal
+
+OPEN_PATHS = frozenset(
+    {"/oauth/token", "/healthz", "/readyz", "/metrics", "/fhir/metadata", "/favicon.ico"}
+)
+OPEN_PREFIXES = ("/.well-known/",)
+
+
+def _is_open(scope: Scope, state: AppState) -> bool:
+    path: str = scope["path"]
+    if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        return True
+    if scope["type"] == "websocket":
+        # Subscriptions authenticate on connection_init (graphql-transport-ws).
+        return True
+    # GraphiQL's page (debug only) is a browser GET asking for HTML.
+    if state.settings.debug and path == "/graphql" and scope.get("method") == "GET":
+        headers = dict(scope.get("headers") or [])
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        return "text/html" in accept and b"query=" not in scope.get("query_string", b"")
+    return False
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"authorization":
+            header: str = value.decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return ""
+    return None
+
+
+async def _unauthorized(send: Send, error: str | None, description: str) -> None:
+    challenge = 'Bearer realm="collabx"'
+    if error:
+        challenge += f', error="{error}", error_description="{description}"'
+    body = json.dumps(
+        {"errors": [{"message": description, "extensions": {"code": "UNAUTHENTICATED"}}]}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode()),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def authenticate(state: AppState, token: str) -> Principal:
+    """The principal behind a bearer token, or InvalidToken."""
+    settings = state.settings
+    external = state.external_keys
+    if external is not None:
+        claims_preview = _unverified_issuer(token)
+        if claims_preview == external.issuer and external.issuer != settings.issuer:
+            return await _external_principal(state, token)
+    claims = await validate_access_token(
+        state.keys, token, issuer=settings.issuer, audience=settings.audience
+    )
+    async with state.sessionmaker() as session:
+        client = await get_client_by_client_id(session, claims["client_id"])
+    if client is None or client.revoked_at is not None:
+        raise InvalidToken("the client has been revoked")
+    if claims["sponsor"] != client.sponsor_slug or claims["sub"] != client.client_id:
+        raise InvalidToken("token does not match its client")
+    # A scope taken away from the client stops working even in tokens issued before.
+    scopes = frozenset(claims["scope"].split()) & frozenset(client.scopes)
+    return Principal(
+        client_id=client.client_id,
+        kind=client.kind,
+        sponsor_id=client.sponsor_id,
+        sponsor_slug=client.sponsor_slug,
+        scopes=scopes,
+        team_ids=frozenset(client.team_ids),
+        token_id=claims["jti"],
+    )
+
+
+def _unverified_issuer(token: str) -> str | None:
+    """Peek at ``iss`` to route the token to the right validator (it is verified afterwards)."""
+    unverified_header(token)
+    payload = token.split(".")[1]
+    try:
+        claims: Any = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except ValueError as exc:
+        raise InvalidToken("token payload is not valid base64url JSON") from exc
+    return claims.get("iss") if isinstance(claims, dict) else None
+
+
+async def _external_principal(state: AppState, token: str) -> Principal:
+    assert state.external_keys is not None
+    claims = await state.external_keys.validate(token)
+    sponsor_slug = claims.get(state.settings.external_sponsor_claim)
+    if not isinstance(sponsor_slug, str):
+        raise InvalidToken("external token names no sponsor")
+    async with state.sessionmaker() as session:
+        sponsor = await get_sponsor_by_slug(session, sponsor_slug)
+    if sponsor is None:
+        raise InvalidToken("external token names an unknown sponsor")
+    allowed = frozenset(DEFAULT_SCOPES[ClientKind.DASHBOARD])
+    asked = claims.get("scope")
+    scopes = frozenset(asked.split()) & allowed if isinstance(asked, str) else allowed
+    return Principal(
+        client_id=f"external:{claims['sub']}",
+        kind=ClientKind.DASHBOARD,
+        sponsor_id=sponsor.id,
+        sponsor_slug=sponsor.slug,
+        scopes=scopes,
+        team_ids=frozenset(),
+        token_id=str(claims.get("jti", "")),
+        external=True,
+    )
+
+
+class BearerAuthMiddleware:
+    """Authenticates every non-open HTTP request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.collabx
+        if _is_open(scope, state):
+            await self.app(scope, receive, send)
+            return
+        token = _bearer(scope)
+        if token is None:
+            await _unauthorized(send, None, "a bearer token is required")
+            return
+        if not token:
+            await _unauthorized(send, "invalid_request", "malformed Authorization header")
+            return
+        try:
+            principal = await authenticate(state, token)
+        except InvalidToken as exc:
+            await _unauthorized(send, "invalid_token", str(exc).replace('"', "'"))
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

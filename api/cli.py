@@ -1,0 +1,278 @@
+"""The ``collabx`` command: serve, migrate, seed, clients, keys, schema export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.settings import Settings
+from db.enums import ALL_SCOPES, DEFAULT_SCOPES, ClientKind
+from db.errors import DomainError
+from db.queries.auth import ClientRecord
+
+ResultT = TypeVar("ResultT")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _in_transaction(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[ResultT]]
+) -> ResultT:
+    """Run ``work`` in one committed transaction on the configured database."""
+    from db.sessions import create_engine, create_sessionmaker
+
+    async def run() -> ResultT:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from db.migrations import upgrade_to_head
+
+    upgrade_to_head(settings.database_url)
+
+
+@click.group()
+def main() -> None:
+    """CollabX: the GraphQL data exchange for learning collaboratives."""
+
+
+@main.command()
+@click.option("--migrate/--no-migrate", default=False, help="Migrate the database first.")
+def serve(migrate: bool) -> None:
+    """Run the API server (uvicorn) with the settings from the environment."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.demo import credentials_text, demo_clients_present
+
+    settings = _settings()
+    if migrate:
+        _migrate(settings)
+    present = _in_transaction(settings, demo_clients_present)
+    if present and not settings.demo:
+        raise click.ClickException(
+            f"demo clients exist ({', '.join(present)}) with well-known secrets; revoke them"
+            " (collabx client revoke ID) or set COLLABX_DEMO=1 for a demo"
+        )
+    base_url = f"http://{settings.host}:{settings.port}"
+    if settings.demo and present:
+        click.echo(credentials_text(base_url))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="debug" if settings.debug else "info",
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        proxy_headers=False,
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Upgrade the database to the newest migration."""
+    settings = _settings()
+    _migrate(settings)
+    click.echo("database is at the newest migration")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, required=True, help="Seed the demo data and demo clients.")
+def seed(demo: bool) -> None:
+    """Load demo data (idempotent) and create the demo clients."""
+    from db.demo import seed_demo
+
+    from api.demo import credentials_text, ensure_demo_clients
+
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        summary = await seed_demo(session)
+        clients = await ensure_demo_clients(session)
+        if not summary.created:
+            return f"demo data already present; {len(clients)} demo client(s) created"
+        return (
+            f"seeded {summary.sponsors} sponsors, {summary.collaboratives} collaboratives,"
+            f" {summary.teams} teams, {summary.measures} measures,"
+            f" {summary.data_points} data points, {summary.resources} resources;"
+            f" {len(clients)} demo client(s) created"
+        )
+
+    click.echo(_in_transaction(settings, work))
+    click.echo(credentials_text(f"http://{settings.host}:{settings.port}"))
+
+
+@main.group()
+def client() -> None:
+    """Manage API clients."""
+
+
+def _client_json(record: ClientRecord) -> dict[str, object]:
+    return {
+        "client_id": record.client_id,
+        "kind": record.kind.value,
+        "sponsor": record.sponsor_slug,
+        "scopes": " ".join(record.scopes),
+        "teams": len(record.team_ids),
+        "created_at": record.created_at.isoformat(),
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+@client.command("create")
+@click.option("--sponsor", required=True, help="Sponsor slug the client belongs to.")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice([k.value for k in ClientKind], case_sensitive=False),
+    help="Kind of client.",
+)
+@click.option("--scopes", default=None, help="Space-separated scopes (default: the kind's).")
+@click.option("--team", "teams", multiple=True, help="Team code an EHR client may write for.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def client_create(
+    sponsor: str, kind: str, scopes: str | None, teams: tuple[str, ...], name: str, as_json: bool
+) -> None:
+    """Create a client; prints its id and secret once (the secret is stored only hashed)."""
+    from db.queries.auth import create_client
+
+    client_kind = ClientKind(kind.upper())
+    scope_list = scopes.split() if scopes is not None else list(DEFAULT_SCOPES[client_kind])
+    unknown = [s for s in scope_list if s not in ALL_SCOPES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown scope(s) {' '.join(unknown)}; known: {' '.join(ALL_SCOPES)}",
+            param_hint="--scopes",
+        )
+    if teams and client_kind is not ClientKind.EHR_INTEGRATION:
+        raise click.BadParameter(
+            "only EHR_INTEGRATION clients are bound to teams", param_hint="--team"
+        )
+
+    async def work(session: AsyncSession) -> tuple[ClientRecord, str]:
+        return await create_client(
+            session,
+            sponsor_slug=sponsor,
+            kind=client_kind,
+            scopes=scope_list,
+            team_codes=teams,
+            name=name,
+        )
+
+    record, secret = _in_transaction(_settings(), work)
+    payload = {"client_id": record.client_id, "client_secret": secret}
+    if as_json:
+        click.echo(json.dumps(payload))
+    else:
+        click.echo(json.dumps(payload, indent=2))
+        click.echo("Store the secret now: it cannot be shown again.", err=True)
+
+
+@client.command("list")
+@click.option("--sponsor", default=None, help="Only this sponsor's clients.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def client_list(sponsor: str | None, as_json: bool) -> None:
+    """List clients (never their secrets)."""
+    from db.queries.auth import list_clients
+
+    async def work(session: AsyncSession) -> list[ClientRecord]:
+        return list(await list_clients(session, sponsor_slug=sponsor))
+
+    records = _in_transaction(_settings(), work)
+    if as_json:
+        click.echo(json.dumps([_client_json(r) for r in records], indent=2))
+        return
+    for record in records:
+        state = "revoked" if record.revoked_at else "active"
+        click.echo(
+            f"{record.client_id:<32} {record.kind.value:<16} {record.sponsor_slug:<28} {state:<8}"
+            f" {' '.join(record.scopes)}"
+        )
+
+
+@client.command("revoke")
+@click.argument("client_id")
+def client_revoke(client_id: str) -> None:
+    """Revoke a client: its tokens stop working at once."""
+    from db.queries.auth import revoke_client
+
+    async def work(session: AsyncSession) -> ClientRecord:
+        return await revoke_client(session, client_id)
+
+    record = _in_transaction(_settings(), work)
+    click.echo(f"revoked {record.client_id}")
+
+
+@client.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def client_rotate_secret(client_id: str, as_json: bool) -> None:
+    """Give a client a new secret (the old one stops working; issued tokens live on)."""
+    from db.queries.auth import rotate_client_secret
+
+    async def work(session: AsyncSession) -> tuple[ClientRecord, str]:
+        return await rotate_client_secret(session, client_id)
+
+    record, secret = _in_transaction(_settings(), work)
+    click.echo(json.dumps({"client_id": record.client_id, "client_secret": secret}))
+
+
+@main.group()
+def keys() -> None:
+    """Manage token signing keys."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Create a new signing key; old keys keep verifying until their tokens expire."""
+    from api.auth.keys import rotate_keys
+
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> str:
+        return await rotate_keys(session, settings.signing_alg)
+
+    kid = _in_transaction(settings, work)
+    click.echo(f"new signing key {kid} ({settings.signing_alg})")
+
+
+@main.command("export-schema")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File to write (default stdout).",
+)
+def export_schema(output: Path | None) -> None:
+    """Print (or write) the GraphQL SDL."""
+    from schema.sdl import sdl
+
+    text = sdl()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)

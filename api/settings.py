@@ -1,0 +1,63 @@
+"""Settings of one CollabX process, read from the environment (prefix ``COLLABX_``).
+
+Every variable is listed in ``.env.example``. One :class:`Settings` object is built at start-up and
+passed down explicitly; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/collabx.db"
+
+
+class Settings(BaseSettings):
+    """Configuration of the service; see ``.env.example`` for what each field means."""
+
+    model_config = SettingsConfigDict(env_prefix="COLLABX_", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    debug: bool = False
+    demo: bool = False
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "collabx"
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    signing_alg: str = "ES256"
+    external_issuer: str | None = None
+    external_jwks_url: str | None = None
+    external_audience: str | None = None
+    external_sponsor_claim: str = "sponsor"
+    metrics_token: SecretStr | None = None
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    graceful_shutdown_seconds: int = Field(default=10, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept a comma-separated list, as an environment variable holds it."""
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("signing_alg")
+    @classmethod
+    def _known_alg(cls, value: str) -> str:
+        if value not in ("ES256", "RS256"):
+            raise ValueError("COLLABX_SIGNING_ALG must be ES256 or RS256")
+        return value
+
+    def sqlite_path(self) -> Path | None:
+        """The file of an SQLite database URL (so callers can create its folder), else None."""
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix):
+            path = self.database_url[len(prefix) :]
+            return Path(path) if path and path != ":memory:" else None
+        return None

@@ -1,0 +1,1 @@
+"""Persistence of CollabX: SQLAlchemy models and queries. Knows nothing of GraphQL or HTTP."""

@@ -1,0 +1,32 @@
+"""All models, imported here so that ``Base.metadata`` knows every table (alembic relies on it)."""
+
+from db.models.audit import AuditEvent
+from db.models.auth import Client, ClientTeam, SigningKey
+from db.models.catalog import Resource, ResourceCollaborative, ResourceTag
+from db.models.collaboratives import Collaborative, Phase, StaffAssignment
+from db.models.data import DataPoint
+from db.models.measures import CollaborativeMeasure, Measure, MeasureVersion
+from db.models.sponsors import Person, Sponsor
+from db.models.teams import Organization, Team, TeamMember
+
+__all__ = [
+    "AuditEvent",
+    "Client",
+    "ClientTeam",
+    "Collaborative",
+    "CollaborativeMeasure",
+    "DataPoint",
+    "Measure",
+    "MeasureVersion",
+    "Organization",
+    "Person",
+    "Phase",
+    "Resource",
+    "ResourceCollaborative",
+    "ResourceTag",
+    "SigningKey",
+    "Sponsor",
+    "StaffAssignment",
+    "Team",
+    "TeamMember",
+]

@@ -1,0 +1,1 @@
+"""Typed async query functions, session first, keyword-only filters. Never commit here."""

@@ -1,0 +1,1 @@
+"""GraphQL surface of CollabX: strawberry types, resolvers, loaders. Never writes SQL."""

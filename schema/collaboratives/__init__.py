@@ -1,0 +1,1 @@
+"""Collaboratives: programs, their phases and staff."""

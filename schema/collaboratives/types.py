@@ -1,0 +1,98 @@
+"""GraphQL projections of collaboratives, phases and staff."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import strawberry
+
+from db.enums import CollaborativeStatus, PhaseKind, StaffRole
+from db.models import Collaborative as CollaborativeModel
+from db.models import Phase as PhaseModel
+from db.models import StaffAssignment
+from schema.context import Info
+from schema.ids import encode_global_id
+from schema.node import Node
+from schema.sponsors.types import Person, Sponsor
+
+
+@strawberry.type(description="A phase of a collaborative.")
+class Phase:
+    kind: PhaseKind = strawberry.field(description="Kind of phase.")
+    seq: int = strawberry.field(description="Order of the phase in the collaborative.")
+    name: str = strawberry.field(description="Display name, e.g. 'Learning Session 2'.")
+    start_date: date | None = strawberry.field(description="First day.")
+    end_date: date | None = strawberry.field(description="Last day.")
+
+    @classmethod
+    def from_model(cls, row: PhaseModel) -> Phase:
+        return cls(
+            kind=row.kind,
+            seq=row.seq,
+            name=row.name,
+            start_date=row.start_date,
+            end_date=row.end_date,
+        )
+
+
+@strawberry.type(description="A person serving a collaborative in a staff role.")
+class StaffMember:
+    role: StaffRole = strawberry.field(description="Staff role.")
+    person_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Who.")
+    async def person(self, info: Info) -> Person:
+        row = await info.context.loaders.person_by_id.load(self.person_id)
+        assert row is not None, "staff rows reference people of the same sponsor"
+        return Person.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: StaffAssignment) -> StaffMember:
+        return cls(role=row.role, person_id=row.person_id)
+
+
+@strawberry.type(description="A 6-15 month learning system on one topic (a program).")
+class Collaborative(Node):
+    code: str = strawberry.field(description="Code, unique within the sponsor.")
+    name: str = strawberry.field(description="Display name.")
+    topic: str = strawberry.field(description="Clinical or improvement topic.")
+    aim: str = strawberry.field(description="Aim statement (what, how much, by when).")
+    description: str = strawberry.field(description="Longer description.")
+    status: CollaborativeStatus = strawberry.field(description="Life-cycle status.")
+    start_date: date | None = strawberry.field(description="First day of the program.")
+    end_date: date | None = strawberry.field(description="Last day of the program.")
+    row_id: strawberry.Private[uuid.UUID]
+    sponsor_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: CollaborativeModel) -> Collaborative:
+        return cls(
+            id=strawberry.ID(encode_global_id("Collaborative", row.id)),
+            code=row.code,
+            name=row.name,
+            topic=row.topic,
+            aim=row.aim,
+            description=row.description,
+            status=row.status,
+            start_date=row.start_date,
+            end_date=row.end_date,
+            row_id=row.id,
+            sponsor_id=row.sponsor_id,
+        )
+
+    @strawberry.field(description="The sponsor running the collaborative.")
+    async def sponsor(self, info: Info) -> Sponsor:
+        row = await info.context.loaders.sponsor_by_id.load(self.sponsor_id)
+        assert row is not None
+        return Sponsor.from_model(row)
+
+    @strawberry.field(description="Phases in order.")
+    async def phases(self, info: Info) -> list[Phase]:
+        rows = await info.context.loaders.phases_by_collaborative_id.load(self.row_id)
+        return [Phase.from_model(row) for row in rows]
+
+    @strawberry.field(description="The collaborative's staff.")
+    async def staff(self, info: Info) -> list[StaffMember]:
+        rows = await info.context.loaders.staff_by_collaborative_id.load(self.row_id)
+        return [StaffMember.from_model(row) for row in rows]

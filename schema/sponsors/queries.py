@@ -1,0 +1,55 @@
+"""Queries: ``viewer``, ``sponsors``, ``sponsor(slug:)``."""
+
+from __future__ import annotations
+
+import strawberry
+
+from db.enums import ClientKind
+from db.queries.sponsors import get_sponsor_by_slug, list_sponsors
+from schema.context import Info
+from schema.permissions import require_principal
+from schema.sponsors.types import Sponsor
+
+
+@strawberry.type(description="The calling client.")
+class Viewer:
+    client_id: str = strawberry.field(description="OAuth client id.")
+    kind: ClientKind = strawberry.field(description="Kind of client.")
+    scopes: list[str] = strawberry.field(description="Scopes of the current token.")
+    sponsor_slug: strawberry.Private[str]
+
+    @strawberry.field(description="The client's home sponsor.")
+    async def sponsor(self, info: Info) -> Sponsor:
+        principal = require_principal(info)
+        row = await info.context.loaders.sponsor_by_id.load(principal.sponsor_id)
+        assert row is not None
+        return Sponsor.from_model(row)
+
+
+@strawberry.type
+class SponsorQueries:
+    @strawberry.field(description="The calling client: kind, scopes, sponsor, bound teams.")
+    def viewer(self, info: Info) -> Viewer:
+        principal = require_principal(info)
+        return Viewer(
+            client_id=principal.client_id,
+            kind=principal.kind,
+            scopes=sorted(principal.scopes),
+            sponsor_slug=principal.sponsor_slug,
+        )
+
+    @strawberry.field(description="The sponsors the caller can see (its own).")
+    async def sponsors(self, info: Info) -> list[Sponsor]:
+        principal = require_principal(info)
+        async with info.context.db() as session:
+            rows = await list_sponsors(session, ids=[principal.sponsor_id])
+        return [Sponsor.from_model(row) for row in rows]
+
+    @strawberry.field(description="A sponsor by slug; null when not visible to the caller.")
+    async def sponsor(self, info: Info, slug: str) -> Sponsor | None:
+        principal = require_principal(info)
+        if slug != principal.sponsor_slug:
+            return None
+        async with info.context.db() as session:
+            row = await get_sponsor_by_slug(session, slug)
+        return Sponsor.from_model(row) if row is not None else None
