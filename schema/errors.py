@@ -43,7 +43,8 @@ class ConflictError(Error):
     )
 
 
-MutationError = NotFoundError | ForbiddenError | ValidationError | ConflictError
+DomainErrorResult = NotFoundError | ValidationError | ConflictError
+"""The union members a domain exception maps to (include all three in every mutation union)."""
 
 
 def _camel(name: str | None) -> str | None:
@@ -53,7 +54,7 @@ def _camel(name: str | None) -> str | None:
     return head + "".join(part.title() for part in rest)
 
 
-def error_from_domain(exc: DomainError) -> MutationError:
+def error_from_domain(exc: DomainError) -> DomainErrorResult:
     """The union member for a domain exception of ``db.queries``."""
     field = _camel(exc.field)
     if isinstance(exc, NotFound):

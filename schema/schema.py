@@ -7,6 +7,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from schema import enums as registered_enums
+from schema.collaboratives.mutations import CollaborativeMutations
 from schema.collaboratives.queries import CollaborativeQueries
 from schema.errors import PublicError
 from schema.sponsors.queries import SponsorQueries
@@ -16,6 +17,11 @@ MASKED_MESSAGE = "Unexpected error."
 
 @strawberry.type(description="Everything that can be read.")
 class Query(SponsorQueries, CollaborativeQueries):
+    pass
+
+
+@strawberry.type(description="Everything that can be changed; one mutation is one transaction.")
+class Mutation(CollaborativeMutations):
     pass
 
 
@@ -42,6 +48,7 @@ def build_schema() -> strawberry.Schema:
     """The schema with its extensions (a new instance each call; building is cheap)."""
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         extensions=[
             lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE)
         ],

@@ -13,6 +13,8 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,27 +62,37 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-async def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[str]:
-    """A fresh database migrated to head, dropped after the session."""
+@asynccontextmanager
+async def empty_database(backend: str, folder: Path) -> AsyncIterator[str]:
+    """A new, empty database on ``backend`` (a file in ``folder`` for SQLite), dropped after."""
     if backend == "sqlite":
-        path = tmp_path_factory.mktemp("sqlite") / "collabx.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        await asyncio.to_thread(upgrade_to_head, url)
-        yield url
+        yield f"sqlite+aiosqlite:///{folder / f'collabx-{uuid.uuid4().hex[:8]}.db'}"
         return
     server = postgres_server_url()
     assert server is not None
     name = f"collabx_test_{uuid.uuid4().hex[:12]}"
     await _admin(server, f'CREATE DATABASE "{name}"')
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
     try:
-        await asyncio.to_thread(upgrade_to_head, url)
-        yield url
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
         await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A fresh database migrated to head, shared by the session, dropped after it."""
+    async with empty_database(backend, tmp_path_factory.mktemp("db")) as url:
+        await asyncio.to_thread(upgrade_to_head, url)
+        yield url
+
+
+@pytest.fixture
+async def empty_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of this test's own, not migrated."""
+    async with empty_database(backend, tmp_path) as url:
+        yield url
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
