@@ -110,9 +110,8 @@ def migrate() -> None:
 @click.option("--demo", is_flag=True, required=True, help="Seed the demo data and demo clients.")
 def seed(demo: bool) -> None:
     """Load demo data (idempotent) and create the demo clients."""
-    from db.demo import seed_demo
-
     from api.demo import credentials_text, ensure_demo_clients
+    from db.demo import seed_demo
 
     settings = _settings()
 

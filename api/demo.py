@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from db.demo import DEMO_EHR_TEAM_CODES, DEMO_SPONSOR_SLUGS
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.demo import DEMO_EHR_TEAM_CODES, DEMO_SPONSOR_SLUGS
 from db.enums import DEFAULT_SCOPES, ClientKind
 from db.queries.auth import create_client, existing_client_ids
 
