@@ -14,8 +14,25 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 
-from db.models import Collaborative, Person, Phase, Sponsor, StaffAssignment
-from db.queries import collaboratives, sponsors
+from db.models import (
+    Collaborative,
+    MeasureVersion,
+    Organization,
+    Person,
+    Phase,
+    Resource,
+    ResourceTag,
+    Sponsor,
+    StaffAssignment,
+    Team,
+    TeamMember,
+)
+from db.queries import catalog, collaboratives, measures, series, sponsors, teams
+from db.queries.catalog import CollaborativeResourcesKey
+from db.queries.measures import MeasureSetEntry, VersionedMeasure
+from db.queries.paging import Page
+from db.queries.series import Series, SeriesKey
+from db.queries.teams import TeamPageKey
 
 KeyT = TypeVar("KeyT")
 ValueT = TypeVar("ValueT")
@@ -42,6 +59,48 @@ class Loaders:
         )
         self.staff_by_collaborative_id: DataLoader[uuid.UUID, list[StaffAssignment]] = self._loader(
             lambda s, ids: collaboratives.staff_by_collaborative_ids(s, sid, ids)
+        )
+        self.measure_by_id: DataLoader[uuid.UUID, VersionedMeasure | None] = self._loader(
+            lambda s, ids: measures.measures_by_ids(s, sid, ids)
+        )
+        self.measure_versions_by_measure_id: DataLoader[uuid.UUID, list[MeasureVersion]] = (
+            self._loader(lambda s, ids: measures.measure_versions_by_measure_ids(s, sid, ids))
+        )
+        self.measure_set_by_collaborative_id: DataLoader[uuid.UUID, list[MeasureSetEntry]] = (
+            self._loader(lambda s, ids: measures.measure_sets_by_collaborative_ids(s, sid, ids))
+        )
+        self.resource_by_id: DataLoader[uuid.UUID, Resource | None] = self._loader(
+            lambda s, ids: catalog.resources_by_ids(s, sid, ids)
+        )
+        self.tags_by_resource_id: DataLoader[uuid.UUID, list[ResourceTag]] = self._loader(
+            lambda s, ids: catalog.tags_by_resource_ids(s, sid, ids)
+        )
+        self.collaboratives_by_resource_id: DataLoader[uuid.UUID, list[Collaborative]] = (
+            self._loader(lambda s, ids: catalog.collaboratives_by_resource_ids(s, sid, ids))
+        )
+        # Keyed by (collaborative id, page size, after): one batch serves a whole query level.
+        self.resource_page_by_collaborative_key: DataLoader[
+            CollaborativeResourcesKey, Page[Resource]
+        ] = self._loader(lambda s, keys: catalog.resource_pages_by_collaborative_keys(s, sid, keys))
+        self.organization_by_id: DataLoader[uuid.UUID, Organization | None] = self._loader(
+            lambda s, ids: teams.organizations_by_ids(s, sid, ids)
+        )
+        self.team_by_id: DataLoader[uuid.UUID, Team | None] = self._loader(
+            lambda s, ids: teams.teams_by_ids(s, sid, ids)
+        )
+        self.members_by_team_id: DataLoader[uuid.UUID, list[TeamMember]] = self._loader(
+            lambda s, ids: teams.members_by_team_ids(s, sid, ids)
+        )
+        # Keyed by (parent id, page size, after, filter): one batch serves a whole query level.
+        self.teams_page_by_collaborative_id: DataLoader[TeamPageKey, Page[Team]] = self._loader(
+            lambda s, keys: teams.team_pages_by_parent(s, sid, keys, parent="collaborative")
+        )
+        self.teams_page_by_organization_id: DataLoader[TeamPageKey, Page[Team]] = self._loader(
+            lambda s, keys: teams.team_pages_by_parent(s, sid, keys, parent="organization")
+        )
+        # Keyed by (team, measure or None for the whole set, from, to, last).
+        self.series_by_key: DataLoader[SeriesKey, list[Series]] = self._loader(
+            lambda s, keys: series.series_by_keys(s, sid, keys)
         )
 
     def _loader(

@@ -3,42 +3,30 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.schema.config import StrawberryConfig
 
 from schema import enums as registered_enums
+from schema.catalog.mutations import CatalogMutations
+from schema.catalog.queries import CatalogQueries
 from schema.collaboratives.mutations import CollaborativeMutations
 from schema.collaboratives.queries import CollaborativeQueries
-from schema.errors import PublicError
+from schema.masking import MaskUnexpectedErrors
+from schema.measures.mutations import MeasureMutations
+from schema.measures.queries import MeasureQueries
+from schema.scalars import SCALAR_MAP
 from schema.sponsors.queries import SponsorQueries
-
-MASKED_MESSAGE = "Unexpected error."
+from schema.teams.mutations import TeamMutations
+from schema.teams.queries import TeamQueries
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(SponsorQueries, CollaborativeQueries):
+class Query(SponsorQueries, CollaborativeQueries, MeasureQueries, CatalogQueries, TeamQueries):
     pass
 
 
 @strawberry.type(description="Everything that can be changed; one mutation is one transaction.")
-class Mutation(CollaborativeMutations):
+class Mutation(CollaborativeMutations, MeasureMutations, CatalogMutations, TeamMutations):
     pass
-
-
-def should_mask_error(error: GraphQLError) -> bool:
-    """Mask only exceptions raised inside resolvers that are not public errors.
-
-    Validation and parse errors have no ``original_error`` and stay visible; so do errors we raise
-    on purpose (:class:`PublicError`, permission denials).
-    """
-    original = error.original_error
-    if original is None:
-        return False
-    if isinstance(original, PublicError):
-        return False
-    if isinstance(original, GraphQLError) and (original.extensions or {}).get("code"):
-        return False
-    return not (error.extensions or {}).get("code")
 
 
 assert registered_enums.ClientKind is not None  # registered before the schema is built
@@ -49,9 +37,8 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        extensions=[
-            lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE)
-        ],
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[MaskUnexpectedErrors],
     )
 
 

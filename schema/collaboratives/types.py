@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -11,10 +12,17 @@ from db.enums import CollaborativeStatus, PhaseKind, StaffRole
 from db.models import Collaborative as CollaborativeModel
 from db.models import Phase as PhaseModel
 from db.models import StaffAssignment
+from schema.catalog.types import Resource, collaborative_resources
 from schema.context import Info
 from schema.ids import encode_global_id
+from schema.measures.types import CollaborativeMeasure, measure_set_connection
 from schema.node import Node
+from schema.pagination import Connection
+from schema.permissions import HasScope
 from schema.sponsors.types import Person, Sponsor
+
+if TYPE_CHECKING:
+    from schema.teams.types import CollaborativeTeamFilter, Team
 
 
 @strawberry.type(description="A phase of a collaborative.")
@@ -96,3 +104,39 @@ class Collaborative(Node):
     async def staff(self, info: Info) -> list[StaffMember]:
         rows = await info.context.loaders.staff_by_collaborative_id.load(self.row_id)
         return [StaffMember.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description=(
+            "The measure set, ordered by position: each measure with whether it is required and "
+            "the collaborative's goal line."
+        )
+    )
+    async def measures(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[CollaborativeMeasure]:
+        return await measure_set_connection(info, self.row_id, first=first, after=after)
+
+    @strawberry.field(
+        description="Catalog resources linked to the collaborative, by title.",
+        permission_classes=[HasScope("catalog:read")],
+    )
+    async def resources(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Resource]:
+        return await collaborative_resources(info, self.row_id, first=first, after=after)
+
+    @strawberry.field(
+        description="Teams enrolled in the collaborative, by code.",
+        permission_classes=[HasScope("program:read")],
+    )
+    async def teams(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: Annotated[CollaborativeTeamFilter, strawberry.lazy("schema.teams.types")]
+        | None = None,
+    ) -> Connection[Annotated[Team, strawberry.lazy("schema.teams.types")]]:
+        from schema.teams.types import collaborative_teams  # teams.types imports this module
+
+        return await collaborative_teams(info, self.row_id, first=first, after=after, filter=filter)

@@ -7,8 +7,9 @@ import strawberry
 from db.enums import ClientKind
 from db.queries.sponsors import get_sponsor_by_slug, list_sponsors
 from schema.context import Info
-from schema.permissions import require_principal
+from schema.permissions import HasScope, require_principal
 from schema.sponsors.types import Sponsor
+from schema.teams.types import Team
 
 
 @strawberry.type(description="The calling client.")
@@ -24,6 +25,19 @@ class Viewer:
         row = await info.context.loaders.sponsor_by_id.load(principal.sponsor_id)
         assert row is not None
         return Sponsor.from_model(row)
+
+    @strawberry.field(
+        description="The teams an EHR integration is bound to, by code (empty for other clients).",
+        permission_classes=[HasScope("program:read")],
+    )
+    async def teams(self, info: Info) -> list[Team]:
+        principal = require_principal(info)
+        rows = await info.context.loaders.team_by_id.load_many(sorted(principal.team_ids))
+        return sorted((Team.from_model(row) for row in rows if row is not None), key=_code)
+
+
+def _code(team: Team) -> str:
+    return team.code
 
 
 @strawberry.type

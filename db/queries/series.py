@@ -1,0 +1,252 @@
+"""Raw measure series of teams: each team's data points over time, per measure, all patients.
+
+A series is read for many teams at once (a dashboard shows a whole collaborative), so the loader
+function takes every key of a batch and answers them with one statement per distinct
+(from, to) window and kind of key — never one per team or per measure. Only the ``''`` stratum
+(all patients) is read.
+
+A point's ``value`` is the stored value when there is one (MEAN and COUNT measures); otherwise
+numerator / denominator x the multiplier of the definition version it was reported under
+(PROPORTION and RATE measures), or None when the denominator is missing or zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import CollaborativeMeasure, DataPoint, Measure, MeasureVersion, Team
+
+ALL_PATIENTS = ""
+"""The stratum of "all patients" (``data_points.stratum`` is never NULL)."""
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """What a series read asks for; a DataLoader key.
+
+    ``measure_code`` None means every measure in the measure set of the team's collaborative.
+    ``from_period``/``to_period`` bound the periods (inclusive); ``last`` keeps the last N points.
+    """
+
+    team_id: uuid.UUID
+    measure_code: str | None = None
+    from_period: str | None = None
+    to_period: str | None = None
+    last: int | None = None
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One period of a series."""
+
+    period: str
+    numerator: int | None
+    denominator: int | None
+    value: float | None
+    annotation: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """A team's points of one measure, oldest first."""
+
+    team_id: uuid.UUID
+    measure_id: uuid.UUID
+    measure_code: str
+    points: tuple[SeriesPoint, ...]
+
+
+def _value(
+    value: float | None, numerator: int | None, denominator: int | None, multiplier: float | None
+) -> float | None:
+    if value is not None:
+        return value
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator * (multiplier if multiplier is not None else 1.0)
+
+
+@dataclass
+class _Slot:
+    """A (team, measure) pair found by a statement, with its points and set position."""
+
+    measure_code: str
+    position: int | None
+    points: list[SeriesPoint]
+
+
+async def _read_slots(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    *,
+    team_ids: set[uuid.UUID],
+    measure_codes: set[str] | None,
+    from_period: str | None,
+    to_period: str | None,
+    last: int | None,
+) -> dict[tuple[uuid.UUID, uuid.UUID], _Slot]:
+    """One statement: the (team, measure) pairs asked for, each with its points in the window.
+
+    With ``measure_codes`` None the pairs are each team's collaborative measure set (inner join
+    on ``collaborative_measures``); otherwise the named measures of the sponsor. Data points are
+    left-joined, so a measure without data still yields its (empty) series. ``last`` keeps the
+    newest points per pair with ``ROW_NUMBER()``.
+    """
+    point_on: list[ColumnElement[bool]] = [
+        DataPoint.sponsor_id == Team.sponsor_id,
+        DataPoint.team_id == Team.id,
+        DataPoint.measure_id == Measure.id,
+        DataPoint.stratum == ALL_PATIENTS,
+    ]
+    if from_period is not None:
+        point_on.append(DataPoint.period >= from_period)
+    if to_period is not None:
+        point_on.append(DataPoint.period <= to_period)
+    row_number = (
+        func.row_number()
+        .over(partition_by=(Team.id, Measure.id), order_by=DataPoint.period.desc())
+        .label("row_number")
+    )
+    query = select(
+        Team.id.label("team_id"),
+        Measure.id.label("measure_id"),
+        Measure.code.label("measure_code"),
+        CollaborativeMeasure.position.label("position"),
+        DataPoint.period.label("period"),
+        DataPoint.numerator.label("numerator"),
+        DataPoint.denominator.label("denominator"),
+        DataPoint.value.label("value"),
+        DataPoint.annotation.label("annotation"),
+        MeasureVersion.multiplier.label("multiplier"),
+        row_number,
+    ).select_from(Team)
+    if measure_codes is None:
+        query = query.join(
+            CollaborativeMeasure,
+            and_(
+                CollaborativeMeasure.sponsor_id == Team.sponsor_id,
+                CollaborativeMeasure.collaborative_id == Team.collaborative_id,
+            ),
+        ).join(
+            Measure,
+            and_(
+                Measure.sponsor_id == CollaborativeMeasure.sponsor_id,
+                Measure.id == CollaborativeMeasure.measure_id,
+            ),
+        )
+    else:
+        in_set = and_(
+            CollaborativeMeasure.sponsor_id == Team.sponsor_id,
+            CollaborativeMeasure.collaborative_id == Team.collaborative_id,
+            CollaborativeMeasure.measure_id == Measure.id,
+        )
+        query = query.join(
+            Measure,
+            and_(Measure.sponsor_id == Team.sponsor_id, Measure.code.in_(measure_codes)),
+        ).outerjoin(CollaborativeMeasure, in_set)
+    query = (
+        query.outerjoin(DataPoint, and_(*point_on))
+        .outerjoin(
+            MeasureVersion,
+            and_(
+                MeasureVersion.sponsor_id == DataPoint.sponsor_id,
+                MeasureVersion.measure_id == DataPoint.measure_id,
+                MeasureVersion.version == DataPoint.measure_version,
+            ),
+        )
+        .where(Team.sponsor_id == sponsor_id, Team.id.in_(team_ids))
+    )
+    numbered = query.subquery()
+    outer = select(numbered)
+    if last is not None:
+        outer = outer.where(numbered.c.row_number <= last)
+    outer = outer.order_by(numbered.c.team_id, numbered.c.measure_id, numbered.c.period)
+    slots: dict[tuple[uuid.UUID, uuid.UUID], _Slot] = {}
+    for row in (await session.execute(outer)).mappings():
+        pair = (row["team_id"], row["measure_id"])
+        slot = slots.get(pair)
+        if slot is None:
+            slot = slots[pair] = _Slot(row["measure_code"], row["position"], [])
+        if row["period"] is not None:
+            slot.points.append(_point(row))
+    return slots
+
+
+def _point(row: Any) -> SeriesPoint:
+    return SeriesPoint(
+        period=row["period"],
+        numerator=row["numerator"],
+        denominator=row["denominator"],
+        value=_value(row["value"], row["numerator"], row["denominator"], row["multiplier"]),
+        annotation=row["annotation"] or "",
+    )
+
+
+def _cut(points: Sequence[SeriesPoint], key: SeriesKey) -> tuple[SeriesPoint, ...]:
+    """The points of ``key``'s window (a statement may have read a wider one)."""
+    kept = [
+        point
+        for point in points
+        if (key.from_period is None or point.period >= key.from_period)
+        and (key.to_period is None or point.period <= key.to_period)
+    ]
+    if key.last is not None:
+        kept = kept[-key.last :] if key.last > 0 else []
+    return tuple(kept)
+
+
+async def series_by_keys(
+    session: AsyncSession, sponsor_id: uuid.UUID, keys: Sequence[SeriesKey]
+) -> list[list[Series]]:
+    """For each key, in key order: the series it asks for (a DataLoader batch function).
+
+    A key naming a measure gets at most one series (none when the sponsor has no such measure);
+    a key without one gets a series for each measure of its team's collaborative measure set, in
+    the set's order (position, then measure id, as ``Collaborative.measures`` lists it). Teams of
+    other sponsors get nothing.
+    """
+    windows: defaultdict[tuple[str | None, str | None, bool], list[SeriesKey]] = defaultdict(list)
+    for key in keys:
+        windows[(key.from_period, key.to_period, key.measure_code is None)].append(key)
+    results: dict[SeriesKey, list[Series]] = {}
+    for (from_period, to_period, whole_set), group in windows.items():
+        lasts = [key.last for key in group]
+        # at least 1: a pair without points still needs its (null) row to yield an empty series
+        last = (
+            None if any(n is None for n in lasts) else max(1, *(n for n in lasts if n is not None))
+        )
+        slots = await _read_slots(
+            session,
+            sponsor_id,
+            team_ids={key.team_id for key in group},
+            measure_codes=None if whole_set else {key.measure_code or "" for key in group},
+            from_period=from_period,
+            to_period=to_period,
+            last=last,
+        )
+        by_team: defaultdict[uuid.UUID, list[tuple[uuid.UUID, _Slot]]] = defaultdict(list)
+        for (team_id, measure_id), slot in slots.items():
+            by_team[team_id].append((measure_id, slot))
+        for key in group:
+            pairs = by_team[key.team_id]
+            if key.measure_code is not None:
+                pairs = [pair for pair in pairs if pair[1].measure_code == key.measure_code]
+            else:
+                pairs = sorted(pairs, key=lambda pair: (pair[1].position or 0, pair[0]))
+            results[key] = [
+                Series(
+                    team_id=key.team_id,
+                    measure_id=measure_id,
+                    measure_code=slot.measure_code,
+                    points=_cut(slot.points, key),
+                )
+                for measure_id, slot in pairs
+            ]
+    return [results[key] for key in keys]

@@ -1,0 +1,1 @@
+"""The resource catalog: tools, change concepts and ideas, stories, trainings, conferences."""

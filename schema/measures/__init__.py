@@ -1,0 +1,1 @@
+"""The measures domain: measures, their versioned definitions and collaboratives' measure sets."""

@@ -1,0 +1,1 @@
+"""Organizations (sites), teams, their members and their raw measure series."""

@@ -1,0 +1,337 @@
+"""GraphQL projections of organizations, teams, their members and their raw measure series.
+
+Nested team lists (``Collaborative.teams``, ``Organization.teams``) and series go through
+DataLoaders that answer a whole level of the query in a constant number of statements.
+
+Reading series needs the scope ``data:read``; an EHR integration reads only the series of the
+teams it is bound to (others: a top-level FORBIDDEN error, the field null).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from db.base import CODE_LENGTH, utcnow
+from db.enums import TeamRole
+from db.models import Organization as OrganizationModel
+from db.models import Team as TeamModel
+from db.models import TeamMember as TeamMemberModel
+from db.queries.paging import Keyset
+from db.queries.series import Series, SeriesKey
+from db.queries.teams import TeamFilter as TeamFilterQuery
+from db.queries.teams import TeamPageKey
+from schema.collaboratives.types import Collaborative
+from schema.context import Info
+from schema.errors import forbidden, invalid_argument
+from schema.ids import encode_global_id
+from schema.measures.types import Measure
+from schema.node import Node
+from schema.pagination import Connection, to_connection
+from schema.pagination import page_request as generic_page_request
+from schema.permissions import HasScope, require_principal
+from schema.scalars import Period
+from schema.sponsors.types import Person
+
+COLLABORATIVE_TEAMS_ORDER = "collaborativeTeams:CODE:ASC"
+"""The one ordering of a collaborative's teams (cursors name it)."""
+ORGANIZATION_TEAMS_ORDER = "organizationTeams:CODE:ASC"
+"""The one ordering of an organization's teams (cursors name it)."""
+MAX_SERIES_MEASURES = 50
+"""Most measures one ``series`` call may name."""
+FILTER_TEXT_MAX = 200
+"""Longest text a list filter accepts."""
+
+
+def check_filter_text(**values: str | None) -> None:
+    """Reject filter text the backends would treat differently (NUL) or unreasonably long."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise invalid_argument(f"filter.{name} must not contain NUL characters")
+        if len(value) > FILTER_TEXT_MAX:
+            raise invalid_argument(f"filter.{name} is longer than {FILTER_TEXT_MAX} characters")
+
+
+def findable_code(code: str) -> bool:
+    """False for text no stored code can be (NUL bytes, too long): lookups of it find nothing
+    (and PostgreSQL, which rejects NUL in text, is never asked)."""
+    return "\x00" not in code and len(code) <= CODE_LENGTH
+
+
+@strawberry.type(description="One period of a team's measure series (the all-patients stratum).")
+class MeasureSeriesPoint:
+    period: Period = strawberry.field(description="The month, 'YYYY-MM'.")
+    numerator: int | None = strawberry.field(description="Numerator count, when reported.")
+    denominator: int | None = strawberry.field(description="Denominator count, when reported.")
+    value: float | None = strawberry.field(
+        description=(
+            "The displayed value: the reported value (means, counts), else numerator / "
+            "denominator x the definition's multiplier; null without a usable denominator."
+        )
+    )
+    annotations: list[str] = strawberry.field(
+        description="Notes on the point (events, changes tested); empty when there are none."
+    )
+
+
+@strawberry.type(description="A team's data points of one measure, oldest period first.")
+class MeasureSeries:
+    points: list[MeasureSeriesPoint] = strawberry.field(description="The points in time order.")
+    team_id: strawberry.Private[uuid.UUID]
+    measure_id: strawberry.Private[uuid.UUID]
+    measure_code: strawberry.Private[str]
+
+    @classmethod
+    def from_series(cls, series: Series) -> MeasureSeries:
+        return cls(
+            points=[
+                MeasureSeriesPoint(
+                    period=Period(point.period),
+                    numerator=point.numerator,
+                    denominator=point.denominator,
+                    value=point.value,
+                    annotations=[point.annotation] if point.annotation else [],
+                )
+                for point in series.points
+            ],
+            team_id=series.team_id,
+            measure_id=series.measure_id,
+            measure_code=series.measure_code,
+        )
+
+    @strawberry.field(description="The measure, at its current definition.")
+    async def measure(self, info: Info) -> Measure:
+        found = await info.context.loaders.measure_by_id.load(self.measure_id)
+        assert found is not None, "series are read for measures of the caller's sponsor"
+        return Measure.from_model(found)
+
+
+@strawberry.type(description="A person on a team, in a role.")
+class TeamMember:
+    role: TeamRole = strawberry.field(description="Role in the team.")
+    person_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Who.")
+    async def person(self, info: Info) -> Person:
+        row = await info.context.loaders.person_by_id.load(self.person_id)
+        assert row is not None, "team members reference people of the same sponsor"
+        return Person.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: TeamMemberModel) -> TeamMember:
+        return cls(role=row.role, person_id=row.person_id)
+
+
+@strawberry.input(description="Filters of a collaborative's teams; all given filters must match.")
+class CollaborativeTeamFilter:
+    organization: str | None = strawberry.field(default=None, description="Organization code.")
+    state: str | None = strawberry.field(
+        default=None, description="State of the organization (case-insensitive)."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Text in the team's code or name or its organization's name."
+    )
+    active: bool | None = strawberry.field(
+        default=None,
+        description="True: teams that have not withdrawn; false: teams that have.",
+    )
+
+    def to_query(self) -> TeamFilterQuery:
+        """The db-layer filter (VALIDATION error for unacceptable text)."""
+        check_filter_text(organization=self.organization, state=self.state, search=self.search)
+        return TeamFilterQuery(
+            organization_code=self.organization,
+            state=self.state,
+            search=self.search,
+            active=self.active,
+        )
+
+
+@strawberry.type(description="An organization's improvement team enrolled in one collaborative.")
+class Team(Node):
+    code: str = strawberry.field(description="Code, unique within the sponsor.")
+    name: str = strawberry.field(description="Display name.")
+    joined_on: date | None = strawberry.field(description="Day the team joined.")
+    withdrawn_on: date | None = strawberry.field(description="Day the team withdrew, if it did.")
+    row_id: strawberry.Private[uuid.UUID]
+    sponsor_id: strawberry.Private[uuid.UUID]
+    organization_id: strawberry.Private[uuid.UUID]
+    collaborative_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: TeamModel) -> Team:
+        return cls(
+            id=strawberry.ID(encode_global_id("Team", row.id)),
+            code=row.code,
+            name=row.name,
+            joined_on=row.joined_on,
+            withdrawn_on=row.withdrawn_on,
+            row_id=row.id,
+            sponsor_id=row.sponsor_id,
+            organization_id=row.organization_id,
+            collaborative_id=row.collaborative_id,
+        )
+
+    @strawberry.field(
+        description="True unless the team has withdrawn (withdrawnOn today or before)."
+    )
+    def active(self) -> bool:
+        return self.withdrawn_on is None or self.withdrawn_on > utcnow().date()
+
+    @strawberry.field(description="The organization the team belongs to.")
+    async def organization(self, info: Info) -> Organization:
+        row = await info.context.loaders.organization_by_id.load(self.organization_id)
+        assert row is not None, "teams reference organizations of the same sponsor"
+        return Organization.from_model(row)
+
+    @strawberry.field(description="The collaborative the team is enrolled in.")
+    async def collaborative(self, info: Info) -> Collaborative:
+        row = await info.context.loaders.collaborative_by_id.load(self.collaborative_id)
+        assert row is not None, "teams reference collaboratives of the same sponsor"
+        return Collaborative.from_model(row)
+
+    @strawberry.field(description="The team's members, senior leader first.")
+    async def members(self, info: Info) -> list[TeamMember]:
+        rows = await info.context.loaders.members_by_team_id.load(self.row_id)
+        return [TeamMember.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description=(
+            "The team's data of one measure (all patients), oldest period first; null when the "
+            "sponsor has no such measure."
+        ),
+        permission_classes=[HasScope("data:read")],
+    )
+    async def measure_series(
+        self,
+        info: Info,
+        measure: Annotated[str, strawberry.argument(description="Measure code.")],
+        from_: Annotated[
+            Period | None, strawberry.argument(name="from", description="First period.")
+        ] = None,
+        to: Annotated[Period | None, strawberry.argument(description="Last period.")] = None,
+    ) -> MeasureSeries | None:
+        self._check_series_access(info)
+        if not findable_code(measure):
+            return None
+        key = SeriesKey(team_id=self.row_id, measure_code=measure, from_period=from_, to_period=to)
+        found = await info.context.loaders.series_by_key.load(key)
+        return MeasureSeries.from_series(found[0]) if found else None
+
+    @strawberry.field(
+        description=(
+            "The team's series of every measure in its collaborative's measure set (in the set's "
+            "order), or of the measures named; unknown codes are left out."
+        ),
+        permission_classes=[HasScope("data:read")],
+    )
+    async def series(
+        self,
+        info: Info,
+        measures: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Measure codes; omitted: the whole measure set."),
+        ] = None,
+        from_: Annotated[
+            Period | None, strawberry.argument(name="from", description="First period.")
+        ] = None,
+        to: Annotated[Period | None, strawberry.argument(description="Last period.")] = None,
+        last: Annotated[
+            int | None,
+            strawberry.argument(description="Keep only the last N points of each series."),
+        ] = None,
+    ) -> list[MeasureSeries] | None:
+        self._check_series_access(info)
+        if last is not None and last < 0:
+            raise invalid_argument("last must not be negative")
+        loader = info.context.loaders.series_by_key
+        if measures is None:
+            found = await loader.load(SeriesKey(self.row_id, None, from_, to, last))
+            return [MeasureSeries.from_series(series) for series in found]
+        codes = list(dict.fromkeys(measures))
+        if len(codes) > MAX_SERIES_MEASURES:
+            raise invalid_argument(f"name at most {MAX_SERIES_MEASURES} measures")
+        codes = [code for code in codes if findable_code(code)]
+        groups = await loader.load_many(
+            [SeriesKey(self.row_id, code, from_, to, last) for code in codes]
+        )
+        return [MeasureSeries.from_series(series) for group in groups for series in group]
+
+    def _check_series_access(self, info: Info) -> None:
+        """Team-bound clients (EHR integrations) read only their own teams' data."""
+        principal = require_principal(info)
+        if principal.is_team_bound and self.row_id not in principal.team_ids:
+            raise forbidden("this client may read the data of its own teams only")
+
+
+@strawberry.type(description="A hospital, clinic or practice (a site).")
+class Organization(Node):
+    code: str = strawberry.field(description="Code, unique within the sponsor.")
+    name: str = strawberry.field(description="Display name.")
+    city: str = strawberry.field(description="City.")
+    state: str = strawberry.field(description="State or province.")
+    region: str = strawberry.field(description="Region (as the sponsor divides its territory).")
+    row_id: strawberry.Private[uuid.UUID]
+    sponsor_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_model(cls, row: OrganizationModel) -> Organization:
+        return cls(
+            id=strawberry.ID(encode_global_id("Organization", row.id)),
+            code=row.code,
+            name=row.name,
+            city=row.city,
+            state=row.state,
+            region=row.region,
+            row_id=row.id,
+            sponsor_id=row.sponsor_id,
+        )
+
+    @strawberry.field(
+        description="The organization's teams (one per collaborative it joined), by code.",
+        permission_classes=[HasScope("program:read")],
+    )
+    async def teams(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Team]:
+        size, keyset = page_request(info, order=ORGANIZATION_TEAMS_ORDER, first=first, after=after)
+        page = await info.context.loaders.teams_page_by_organization_id.load(
+            TeamPageKey(parent_id=self.row_id, first=size, after=keyset)
+        )
+        return to_connection(
+            page, order=ORGANIZATION_TEAMS_ORDER, project=Team.from_model, after=keyset is not None
+        )
+
+
+def page_request(
+    info: Info, *, order: str, first: int | None, after: str | None
+) -> tuple[int, Keyset | None]:
+    """Page size and cursor of a team list ordered by code (a cursor must hold a code)."""
+    size, keyset = generic_page_request(info, order=order, first=first, after=after)
+    if keyset is not None and not isinstance(keyset.value, str):
+        raise invalid_argument("invalid cursor: malformed cursor")
+    return size, keyset
+
+
+async def collaborative_teams(
+    info: Info,
+    collaborative_id: uuid.UUID,
+    *,
+    first: int | None,
+    after: str | None,
+    filter: CollaborativeTeamFilter | None,
+) -> Connection[Team]:
+    """A page of the teams enrolled in a collaborative, by code (``Collaborative.teams``)."""
+    size, keyset = page_request(info, order=COLLABORATIVE_TEAMS_ORDER, first=first, after=after)
+    query_filter = filter.to_query() if filter is not None else TeamFilterQuery()
+    page = await info.context.loaders.teams_page_by_collaborative_id.load(
+        TeamPageKey(parent_id=collaborative_id, first=size, after=keyset, filter=query_filter)
+    )
+    return to_connection(
+        page, order=COLLABORATIVE_TEAMS_ORDER, project=Team.from_model, after=keyset is not None
+    )
