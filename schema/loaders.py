@@ -66,6 +66,9 @@ class Loaders:
         self.measure_versions_by_measure_id: DataLoader[uuid.UUID, list[MeasureVersion]] = (
             self._loader(lambda s, ids: measures.measure_versions_by_measure_ids(s, sid, ids))
         )
+        self.measure_definition_by_id: DataLoader[uuid.UUID, MeasureVersion | None] = self._loader(
+            lambda s, ids: measures.measure_definitions_by_ids(s, sid, ids)
+        )
         self.measure_set_by_collaborative_id: DataLoader[uuid.UUID, list[MeasureSetEntry]] = (
             self._loader(lambda s, ids: measures.measure_sets_by_collaborative_ids(s, sid, ids))
         )

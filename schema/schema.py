@@ -13,6 +13,7 @@ from schema.collaboratives.queries import CollaborativeQueries
 from schema.masking import MaskUnexpectedErrors
 from schema.measures.mutations import MeasureMutations
 from schema.measures.queries import MeasureQueries
+from schema.nodes import NodeQueries
 from schema.scalars import SCALAR_MAP
 from schema.sponsors.queries import SponsorQueries
 from schema.teams.mutations import TeamMutations
@@ -20,7 +21,14 @@ from schema.teams.queries import TeamQueries
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(SponsorQueries, CollaborativeQueries, MeasureQueries, CatalogQueries, TeamQueries):
+class Query(
+    NodeQueries,
+    SponsorQueries,
+    CollaborativeQueries,
+    MeasureQueries,
+    CatalogQueries,
+    TeamQueries,
+):
     pass
 
 

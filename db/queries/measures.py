@@ -501,3 +501,18 @@ async def add_measure_to_collaborative(
             membership=membership, measure=found.measure, definition=found.definition
         ),
     )
+
+
+async def measure_definitions_by_ids(
+    session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[MeasureVersion | None]:
+    """Definition versions of one sponsor in the order of ``ids`` (for ``node(id:)``)."""
+    rows = (
+        await session.scalars(
+            select(MeasureVersion).where(
+                MeasureVersion.sponsor_id == sponsor_id, MeasureVersion.id.in_(ids)
+            )
+        )
+    ).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id.get(i) for i in ids]
