@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///var/collabx.db"
@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     debug: bool = False
     demo: bool = False
-    issuer: str = "http://127.0.0.1:8000"
+    issuer: str = Field(
+        default="", description="Token issuer; defaults to http://HOST:PORT of this server."
+    )
     audience: str = "collabx"
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -53,6 +55,13 @@ class Settings(BaseSettings):
         if value not in ("ES256", "RS256"):
             raise ValueError("COLLABX_SIGNING_ALG must be ES256 or RS256")
         return value
+
+    @model_validator(mode="after")
+    def _default_issuer(self) -> Settings:
+        """Without COLLABX_ISSUER the issuer is where this server listens."""
+        if not self.issuer:
+            self.issuer = f"http://{self.host}:{self.port}"
+        return self
 
     def sqlite_path(self) -> Path | None:
         """The file of an SQLite database URL (so callers can create its folder), else None."""

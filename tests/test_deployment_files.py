@@ -73,3 +73,8 @@ def test_ci_runs_the_readme_test_command_with_postgres_required() -> None:
     assert "COLLABX_TEST_POSTGRES_URL" in script
     assert "COLLABX_REQUIRE_POSTGRES=1" in script
     assert script.rstrip().endswith("make test")
+
+
+def test_issuer_defaults_to_where_the_server_listens() -> None:
+    assert Settings(port=8765).issuer == "http://127.0.0.1:8765"
+    assert Settings(issuer="https://collabx.example.org").issuer == "https://collabx.example.org"
