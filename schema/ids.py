@@ -78,3 +78,15 @@ def decode_cursor(order: str, cursor: str) -> Keyset:
         if isinstance(exc, InvalidId):
             raise
         raise InvalidId("malformed cursor") from exc
+
+
+def row_id_of(global_id: str, type_name: str) -> uuid.UUID | None:
+    """The row id inside a global id of ``type_name``; None for any other or malformed id.
+
+    Lookups answer null for such ids, exactly as for a missing object, so they never error.
+    """
+    try:
+        found_type, row_id = decode_global_id(global_id)
+    except InvalidId:
+        return None
+    return row_id if found_type == type_name else None

@@ -12,7 +12,7 @@ from db.queries.catalog import ResourceFilter as ResourceFilterQuery
 from schema.catalog.types import Resource
 from schema.context import Info
 from schema.errors import invalid_argument
-from schema.ids import InvalidId, decode_global_id
+from schema.ids import row_id_of
 from schema.pagination import Connection, OrderDirection, page_request, to_connection
 from schema.permissions import HasScope, require_principal
 
@@ -115,11 +115,8 @@ class CatalogQueries:
     )
     async def resource(self, info: Info, id: strawberry.ID) -> Resource | None:
         require_principal(info)
-        try:
-            type_name, row_id = decode_global_id(id)
-        except InvalidId:
-            return None
-        if type_name != "Resource":
+        row_id = row_id_of(id, "Resource")
+        if row_id is None:
             return None
         row = await info.context.loaders.resource_by_id.load(row_id)
         return Resource.from_model(row) if row is not None else None

@@ -17,7 +17,7 @@ from db.queries.collaboratives import (
 )
 from schema.collaboratives.types import Collaborative
 from schema.context import Info
-from schema.ids import InvalidId, decode_global_id
+from schema.ids import row_id_of
 from schema.pagination import (
     Connection,
     OrderDirection,
@@ -107,11 +107,8 @@ class CollaborativeQueries:
     ) -> Collaborative | None:
         require_principal(info)
         if id is not None:
-            try:
-                type_name, row_id = decode_global_id(id)
-            except InvalidId:
-                return None
-            if type_name != "Collaborative":
+            row_id = row_id_of(id, "Collaborative")
+            if row_id is None:
                 return None
             row = await info.context.loaders.collaborative_by_id.load(row_id)
             return Collaborative.from_model(row) if row is not None else None

@@ -18,7 +18,7 @@ from db.queries.teams import (
 )
 from schema.context import Info
 from schema.errors import invalid_argument
-from schema.ids import InvalidId, decode_global_id
+from schema.ids import row_id_of
 from schema.pagination import (
     Connection,
     OrderDirection,
@@ -142,11 +142,8 @@ class TeamQueries:
     ) -> Organization | None:
         require_principal(info)
         if id is not None:
-            try:
-                type_name, row_id = decode_global_id(id)
-            except InvalidId:
-                return None
-            if type_name != "Organization":
+            row_id = row_id_of(id, "Organization")
+            if row_id is None:
                 return None
             row = await info.context.loaders.organization_by_id.load(row_id)
             return Organization.from_model(row) if row is not None else None
@@ -214,11 +211,8 @@ class TeamQueries:
     ) -> Team | None:
         require_principal(info)
         if id is not None:
-            try:
-                type_name, row_id = decode_global_id(id)
-            except InvalidId:
-                return None
-            if type_name != "Team":
+            row_id = row_id_of(id, "Team")
+            if row_id is None:
                 return None
             row = await info.context.loaders.team_by_id.load(row_id)
             return Team.from_model(row) if row is not None else None
