@@ -17,6 +17,7 @@ from api.auth.keys import KeyStore
 from api.auth.middleware import BearerAuthMiddleware
 from api.graphql import CollabXGraphQL
 from api.health import healthz, readyz
+from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestIdMiddleware
 from api.settings import Settings
 from api.state import AppState
@@ -56,7 +57,8 @@ def create_app(settings: Settings) -> Starlette:
             await engine.dispose()
 
     graphql = _LazyGraphQL()
-    middleware = [Middleware(RequestIdMiddleware)]
+    metrics = Metrics()
+    middleware = [Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -75,10 +77,13 @@ def create_app(settings: Settings) -> Starlette:
         Route("/.well-known/oauth-authorization-server", metadata_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
+    app.state.metrics = metrics
+    return app
 
 
 class _LazyGraphQL:
