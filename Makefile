@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format typecheck pytest schema check-migrations clean
+.PHONY: install run test test-fast lint format typecheck pytest schema check-migrations clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ run: install ## serve on the embedded SQLite default (or COLLABX_DATABASE_URL) w
 	COLLABX_DEMO=1 COLLABX_DEBUG=1 $(BIN)/collabx serve
 
 test: install lint typecheck pytest ## the whole suite: lint, type check, tests (both backends when configured)
+
+test-fast: install lint typecheck ## the suite without the tests marked slow (fault injection, fuzzing)
+	$(BIN)/pytest -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

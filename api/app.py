@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.auth.endpoints import jwks_endpoint, metadata_endpoint, token_endpoint
@@ -17,6 +17,7 @@ from api.auth.keys import KeyStore
 from api.auth.middleware import BearerAuthMiddleware
 from api.graphql import CollabXGraphQL
 from api.health import healthz, readyz
+from api.limits import SizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestIdMiddleware
 from api.settings import Settings
@@ -70,6 +71,14 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
+    middleware.append(
+        Middleware(
+            SizeLimitMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            max_fhir_body_bytes=settings.max_fhir_body_bytes,
+            max_header_bytes=settings.max_header_bytes,
+        )
+    )
     middleware.append(Middleware(BearerAuthMiddleware))
     routes = [
         Route("/oauth/token", token_endpoint, methods=["POST"]),
@@ -79,7 +88,6 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
     app.state.metrics = metrics

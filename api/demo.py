@@ -39,7 +39,8 @@ DEMO_CLIENT_IDS = tuple(client.client_id for client in DEMO_CLIENTS)
 
 async def ensure_demo_clients(session: AsyncSession) -> list[DemoClient]:
     """Create the demo clients that do not exist yet; returns those created."""
-    present = set(await existing_client_ids(session, DEMO_CLIENT_IDS))
+    # Revoked demo clients count as present: re-creating them would clash with their ids.
+    present = set(await existing_client_ids(session, DEMO_CLIENT_IDS, include_revoked=True))
     created = []
     for demo in DEMO_CLIENTS:
         if demo.client_id in present:

@@ -40,6 +40,17 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     max_batch_rows: int = Field(default=10_000, ge=1)
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
+    # Query limits (0 switches one off); errors answer extensions.code QUERY_TOO_COMPLEX.
+    max_query_depth: int = Field(default=10, ge=0)
+    max_query_aliases: int = Field(default=15, ge=0)
+    max_query_tokens: int = Field(default=2_000, ge=0)
+    max_query_directives: int = Field(default=50, ge=0)
+    max_query_cost: int = Field(default=50_000, ge=0)
+    introspection: bool = True
+    # HTTP limits: 413 beyond the body limits, 431 beyond the header limit.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_fhir_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -15,7 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    """Where ``alembic.ini`` and ``alembic/`` are: the source checkout (editable installs, tests)
+    or else the working directory (a non-editable install, as in the Docker image's /app)."""
+    for candidate in (SOURCE_ROOT, Path.cwd()):
+        if (candidate / "alembic.ini").is_file() and (candidate / "alembic").is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "alembic.ini and alembic/ not found next to the db package or in the working directory"
+    )
+
 
 HAND_MADE_OBJECTS: tuple[str, ...] = ("resources_fts", "ix_resources_search")
 """Name prefixes of objects created by hand in migrations (FTS5 table and triggers, GIN index),
@@ -29,8 +41,9 @@ def database_url_from_environment() -> str:
 
 def alembic_config(database_url: str) -> Config:
     """An alembic Config for this project pointed at ``database_url``."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    root = project_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
     return config

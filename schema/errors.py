@@ -47,16 +47,15 @@ DomainErrorResult = NotFoundError | ValidationError | ConflictError
 """The union members a domain exception maps to (include all three in every mutation union)."""
 
 
-def _camel(name: str | None) -> str | None:
-    if name is None:
-        return None
+def camel_case(name: str) -> str:
+    """``snake_case`` field names of the domain as GraphQL's ``camelCase``."""
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
 
 
 def error_from_domain(exc: DomainError) -> DomainErrorResult:
     """The union member for a domain exception of ``db.queries``."""
-    field = _camel(exc.field)
+    field = camel_case(exc.field) if exc.field is not None else None
     if isinstance(exc, NotFound):
         return NotFoundError(message=exc.message, code="NOT_FOUND", field=field)
     if isinstance(exc, Conflict):

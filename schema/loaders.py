@@ -27,8 +27,9 @@ from db.models import (
     Team,
     TeamMember,
 )
-from db.queries import catalog, collaboratives, measures, series, sponsors, teams
+from db.queries import catalog, collaboratives, data, measures, series, sponsors, teams
 from db.queries.catalog import CollaborativeResourcesKey
+from db.queries.data import ExportedPoint
 from db.queries.measures import MeasureSetEntry, VersionedMeasure
 from db.queries.paging import Page
 from db.queries.series import Series, SeriesKey
@@ -104,6 +105,9 @@ class Loaders:
         # Keyed by (team, measure or None for the whole set, from, to, last).
         self.series_by_key: DataLoader[SeriesKey, list[Series]] = self._loader(
             lambda s, keys: series.series_by_keys(s, sid, keys)
+        )
+        self.data_point_by_id: DataLoader[uuid.UUID, ExportedPoint | None] = self._loader(
+            lambda s, ids: data.data_points_by_ids(s, sid, ids)
         )
 
     def _loader(

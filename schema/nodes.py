@@ -17,6 +17,7 @@ import strawberry
 from schema.catalog.types import Resource
 from schema.collaboratives.types import Collaborative
 from schema.context import Info
+from schema.data.types import DataPoint
 from schema.errors import forbidden, invalid_argument
 from schema.ids import InvalidId, decode_global_id
 from schema.measures.types import Measure, MeasureDefinition
@@ -78,6 +79,14 @@ async def _resource(info: Info, row_id: uuid.UUID) -> Node | None:
     return Resource.from_model(row) if row is not None else None
 
 
+async def _data_point(info: Info, row_id: uuid.UUID) -> Node | None:
+    principal = require_principal(info)
+    point = await info.context.loaders.data_point_by_id.load(row_id)
+    if point is None or (principal.is_team_bound and point.team_id not in principal.team_ids):
+        return None
+    return DataPoint.from_exported(point)
+
+
 NODE_KINDS: dict[str, _NodeKind] = {
     "Sponsor": _NodeKind("program:read", _sponsor),
     "Person": _NodeKind("program:read", _person),
@@ -87,6 +96,7 @@ NODE_KINDS: dict[str, _NodeKind] = {
     "Measure": _NodeKind("program:read", _measure),
     "MeasureDefinition": _NodeKind("program:read", _measure_definition),
     "Resource": _NodeKind("catalog:read", _resource),
+    "DataPoint": _NodeKind("data:read", _data_point),
 }
 """Every type ``node`` resolves, with the scope it needs."""
 

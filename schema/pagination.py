@@ -10,7 +10,7 @@ import strawberry
 
 from db.queries.paging import Keyset, Page
 from schema.context import Info
-from schema.errors import invalid_argument
+from schema.errors import PublicError, invalid_argument
 from schema.ids import InvalidId, decode_cursor, encode_cursor
 
 NodeT = TypeVar("NodeT")
@@ -53,11 +53,20 @@ class Connection(Generic[NodeT]):
 def page_request(
     info: Info, *, order: str, first: int | None, after: str | None
 ) -> tuple[int, Keyset | None]:
-    """Validated page size and decoded ``after`` cursor (top-level VALIDATION error if not)."""
+    """Validated page size and decoded ``after`` cursor.
+
+    A page larger than the max page size is a query limit (QUERY_TOO_COMPLEX, as API.md groups
+    it with depth and cost); a negative size or a bad cursor is a VALIDATION error.
+    """
     limit = info.context.limits.max_page_size
     size = DEFAULT_PAGE_SIZE if first is None else first
-    if size < 0 or size > limit:
-        raise invalid_argument(f"first must be between 0 and {limit} (max page size)")
+    if size < 0:
+        raise invalid_argument("first must not be negative")
+    if size > limit:
+        raise PublicError(
+            f"Query too complex: first: {size} exceeds the max page size of {limit}.",
+            "QUERY_TOO_COMPLEX",
+        )
     if after is None:
         return size, None
     try:

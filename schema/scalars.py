@@ -1,4 +1,5 @@
-"""Custom scalars: ``Period`` (a calendar month, ``YYYY-MM``), registered through ``SCALAR_MAP``.
+"""Custom scalars: ``Period`` (a calendar month, ``YYYY-MM``) and ``Count`` (a 53-bit count),
+registered through ``SCALAR_MAP``.
 
 Fields and arguments are annotated with the ``NewType``s below; :data:`SCALAR_MAP` (passed to the
 schema's ``StrawberryConfig``) tells strawberry how each one crosses the wire. Passing the type to
@@ -63,12 +64,42 @@ def serialize_period(value: Any) -> str:
     return str(value)
 
 
+Count = NewType("Count", int)
+"""A numerator or denominator. On input it is any JSON number, so that a fraction or a negative
+number can be reported for its own row (INVALID_COUNT) instead of failing the whole request; on
+output a whole number up to 2^53 - 1 (GraphQL ``Int`` stops at 2^31 - 1)."""
+
+
+def parse_count(value: Any) -> Any:
+    """An input count: any JSON number (checked per row later), else a VALIDATION error."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise GraphQLError("a Count is a JSON number", extensions={"code": "VALIDATION"})
+    return value
+
+
+def serialize_count(value: Any) -> int:
+    """Counts leave as JSON integers."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("a Count is a whole number")
+    return value
+
+
 SCALAR_MAP: Mapping[object, ScalarDefinition] = {
     Period: strawberry.scalar(
         name="Period",
         description="A calendar month written 'YYYY-MM' (e.g. '2024-03').",
         serialize=serialize_period,
         parse_value=parse_period,
+    ),
+    Count: strawberry.scalar(
+        name="Count",
+        description=(
+            "A count: a whole number from 0 to 9007199254740991 (2^53 - 1), written as a JSON "
+            "number. Inputs accept any number; mutations report values that are not counts per "
+            "row (INVALID_COUNT)."
+        ),
+        serialize=serialize_count,
+        parse_value=parse_count,
     ),
 }
 """Every custom scalar of the schema, for ``StrawberryConfig(scalar_map=...)``."""

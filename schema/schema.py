@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from schema import enums as registered_enums
@@ -10,6 +13,9 @@ from schema.catalog.mutations import CatalogMutations
 from schema.catalog.queries import CatalogQueries
 from schema.collaboratives.mutations import CollaborativeMutations
 from schema.collaboratives.queries import CollaborativeQueries
+from schema.data.mutations import DataMutations
+from schema.data.queries import DataQueries
+from schema.limits import QueryLimits, QueryLimitsExtension
 from schema.masking import MaskUnexpectedErrors
 from schema.measures.mutations import MeasureMutations
 from schema.measures.queries import MeasureQueries
@@ -18,6 +24,7 @@ from schema.scalars import SCALAR_MAP
 from schema.sponsors.queries import SponsorQueries
 from schema.teams.mutations import TeamMutations
 from schema.teams.queries import TeamQueries
+from schema.text_guard import RejectNulBytes
 
 
 @strawberry.type(description="Everything that can be read.")
@@ -28,25 +35,41 @@ class Query(
     MeasureQueries,
     CatalogQueries,
     TeamQueries,
+    DataQueries,
 ):
     pass
 
 
 @strawberry.type(description="Everything that can be changed; one mutation is one transaction.")
-class Mutation(CollaborativeMutations, MeasureMutations, CatalogMutations, TeamMutations):
+class Mutation(
+    CollaborativeMutations, MeasureMutations, CatalogMutations, TeamMutations, DataMutations
+):
     pass
 
 
 assert registered_enums.ClientKind is not None  # registered before the schema is built
 
 
-def build_schema() -> strawberry.Schema:
-    """The schema with its extensions (a new instance each call; building is cheap)."""
+def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The schema with its extensions and query ``limits`` (a new instance each call).
+
+    The app builds its own from settings (api/graphql.py); the default limits serve SDL export.
+    """
+    limits = limits or QueryLimits()
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        MaskUnexpectedErrors,
+        lambda: QueryLimitsExtension(limits),
+        RejectNulBytes,
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
-        extensions=[MaskUnexpectedErrors],
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
+        ),
+        extensions=extensions,
     )
 
 

@@ -12,11 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.auth.tokens import ALLOWED_ALGORITHMS, issue_token
+from api.demo import DEMO_CLIENT_IDS
 from api.state import AppState
 from db.enums import ALL_SCOPES
 from db.queries.auth import get_client_by_client_id, verify_secret
 
 MAX_FORM_BYTES = 8 * 1024
+MAX_CREDENTIAL_LENGTH = 256
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -78,10 +80,14 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         if not sep:
             raise OAuthError("invalid_client", "malformed Basic credentials", 401)
         # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-        return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
-    if "client_id" not in form or "client_secret" not in form:
+        credentials = unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+    elif "client_id" not in form or "client_secret" not in form:
         raise OAuthError("invalid_client", "client authentication is required", 401)
-    return form["client_id"], form["client_secret"]
+    else:
+        credentials = form["client_id"], form["client_secret"]
+    if any("\x00" in part or len(part) > MAX_CREDENTIAL_LENGTH for part in credentials):
+        raise OAuthError("invalid_client", "malformed client credentials", 401)
+    return credentials
 
 
 async def token_endpoint(request: Request) -> JSONResponse:
@@ -105,6 +111,8 @@ async def token_endpoint(request: Request) -> JSONResponse:
             raise OAuthError("invalid_client", "unknown client or wrong secret", 401)
         if client.revoked_at is not None:
             raise OAuthError("invalid_client", "the client has been revoked", 401)
+        if client.client_id in DEMO_CLIENT_IDS and not state.settings.demo:
+            raise OAuthError("invalid_client", "demo clients only work in demo mode", 401)
         if "scope" in form:
             requested = form["scope"].split()
             unknown = [s for s in requested if s not in ALL_SCOPES]

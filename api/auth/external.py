@@ -42,8 +42,8 @@ class ExternalKeys:
         async with httpx.AsyncClient(timeout=5.0) as client:
             response = await client.get(self._jwks_url)
             response.raise_for_status()
-            document: Any = response.json()
         try:
+            document: Any = response.json()
             key_set = KeySet.import_key_set(document)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise InvalidToken("the identity provider's JWKS is not usable") from exc
@@ -67,9 +67,10 @@ class ExternalKeys:
             ):
                 try:
                     return await self._fetch()
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, InvalidToken) as exc:
+                    # Keep serving with the keys we had; without any, the token cannot be checked.
                     if self._key_set is None:
-                        raise InvalidToken("the identity provider's keys are unreachable") from exc
+                        raise InvalidToken("the identity provider's keys are unusable") from exc
             assert self._key_set is not None
             return self._key_set
 

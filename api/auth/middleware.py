@@ -11,9 +11,11 @@ import base64
 import json
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.tokens import InvalidToken, unverified_header, validate_access_token
+from api.demo import DEMO_CLIENT_IDS
 from api.state import AppState
 from db.enums import DEFAULT_SCOPES, ClientKind
 from db.queries.auth import get_client_by_client_id
@@ -30,14 +32,13 @@ def _is_open(scope: Scope, state: AppState) -> bool:
     path: str = scope["path"]
     if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
         return True
-    if scope["type"] == "websocket":
-        # Subscriptions authenticate on connection_init (graphql-transport-ws).
-        return True
-    # GraphiQL's page (debug only) is a browser GET asking for HTML.
+    # GraphiQL's page (debug only) is a browser GET asking for HTML and carrying no operation;
+    # the parameters are decoded first, so an encoded "query" cannot slip through.
     if state.settings.debug and path == "/graphql" and scope.get("method") == "GET":
         headers = dict(scope.get("headers") or [])
         accept = headers.get(b"accept", b"").decode("latin-1")
-        return "text/html" in accept and b"query=" not in scope.get("query_string", b"")
+        params = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+        return "text/html" in accept and not ({"query", "extensions"} & set(params.keys()))
     return False
 
 
@@ -89,6 +90,8 @@ async def authenticate(state: AppState, token: str) -> Principal:
         client = await get_client_by_client_id(session, claims["client_id"])
     if client is None or client.revoked_at is not None:
         raise InvalidToken("the client has been revoked")
+    if client.client_id in DEMO_CLIENT_IDS and not settings.demo:
+        raise InvalidToken("demo clients only work in demo mode")
     if claims["sponsor"] != client.sponsor_slug or claims["sub"] != client.client_id:
         raise InvalidToken("token does not match its client")
     # A scope taken away from the client stops working even in tokens issued before.
@@ -149,6 +152,11 @@ class BearerAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # No subscriptions are served yet; when they are, they authenticate on
+            # connection_init. Until then every websocket is refused.
+            await send({"type": "websocket.close", "code": 1008})
             return
         state: AppState = scope["app"].state.collabx
         if _is_open(scope, state):

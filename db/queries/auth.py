@@ -189,14 +189,14 @@ async def delete_clients(session: AsyncSession, client_ids: Sequence[str]) -> in
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def existing_client_ids(session: AsyncSession, client_ids: Sequence[str]) -> list[str]:
-    """Which of these client ids exist and are not revoked."""
-    rows = await session.scalars(
-        select(Client.client_id).where(
-            Client.client_id.in_(client_ids), Client.revoked_at.is_(None)
-        )
-    )
-    return sorted(rows.all())
+async def existing_client_ids(
+    session: AsyncSession, client_ids: Sequence[str], *, include_revoked: bool = False
+) -> list[str]:
+    """Which of these client ids exist (and are not revoked, unless ``include_revoked``)."""
+    query = select(Client.client_id).where(Client.client_id.in_(client_ids))
+    if not include_revoked:
+        query = query.where(Client.revoked_at.is_(None))
+    return sorted((await session.scalars(query)).all())
 
 
 async def list_signing_keys(session: AsyncSession) -> Sequence[SigningKey]:

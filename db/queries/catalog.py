@@ -54,7 +54,7 @@ from db.errors import InvalidInput, NotFound
 from db.models import Collaborative, Resource, ResourceCollaborative, ResourceTag
 from db.models.catalog import RESOURCE_SEARCH_TEXT, TAG_DOMAIN, TAG_TOPIC
 from db.queries.audit import Actor, record_event, snapshot
-from db.queries.paging import Keyset, Page, keyset_page
+from db.queries.paging import Keyset, Page, check_keyset, keyset_page
 
 TITLE_MAX = 300
 SUMMARY_MAX = 20_000
@@ -223,6 +223,7 @@ async def _nulls_last_page(
 
     Both backends order NULLs differently by default, so the order is spelled out.
     """
+    check_keyset(after, sort)
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     tiebreak = Resource.id
     if after is not None:

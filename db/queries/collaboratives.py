@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -211,6 +212,28 @@ async def _replace_phases(
         )
 
 
+async def _snapshot_with_phases(
+    session: AsyncSession, collaborative: Collaborative
+) -> dict[str, Any]:
+    """The collaborative's columns plus its phases, so phase changes show in the audit trail."""
+    phases = (
+        await session.scalars(
+            select(Phase)
+            .where(
+                Phase.sponsor_id == collaborative.sponsor_id,
+                Phase.collaborative_id == collaborative.id,
+            )
+            .order_by(Phase.seq)
+        )
+    ).all()
+    values = snapshot(collaborative)
+    values["phases"] = [
+        {key: value for key, value in snapshot(phase).items() if key not in ("sponsor_id", "id")}
+        for phase in phases
+    ]
+    return values
+
+
 async def create_collaborative(
     session: AsyncSession, actor: Actor, *, code: str, changes: CollaborativeChanges
 ) -> Collaborative:
@@ -247,7 +270,7 @@ async def create_collaborative(
         entity_type="Collaborative",
         entity_id=collaborative.id,
         before=None,
-        after=snapshot(collaborative),
+        after=await _snapshot_with_phases(session, collaborative),
     )
     return collaborative
 
@@ -259,7 +282,7 @@ async def update_collaborative(
     collaborative = await get_collaborative_by_code(session, actor.sponsor_id, code)
     if collaborative is None:
         raise NotFound(f"no collaborative {code!r}", field="code")
-    before = snapshot(collaborative)
+    before = await _snapshot_with_phases(session, collaborative)
     for field in ("name", "topic", "aim", "description", "status", "start_date", "end_date"):
         value = getattr(changes, field)
         if value is not None:
@@ -276,6 +299,6 @@ async def update_collaborative(
         entity_type="Collaborative",
         entity_id=collaborative.id,
         before=before,
-        after=snapshot(collaborative),
+        after=await _snapshot_with_phases(session, collaborative),
     )
     return collaborative

@@ -16,6 +16,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from db.errors import InvalidInput
+
 RowT = TypeVar("RowT")
 
 SortValue = str | int | float | date | datetime | bool | None
@@ -39,6 +41,30 @@ class Page(Generic[RowT]):
     total: int
 
 
+def check_keyset(keyset: Keyset | None, sort: InstrumentedAttribute[Any]) -> None:
+    """Reject a keyset whose value cannot be compared with ``sort`` (a tampered cursor).
+
+    Without this a crafted cursor reaches the SQL as a wrongly typed parameter, which the
+    database answers with an error instead of an empty page.
+    """
+    if keyset is None or keyset.value is None:
+        return
+    value = keyset.value
+    expected = sort.type.python_type
+    if expected is datetime:
+        valid = isinstance(value, datetime) and value.tzinfo is not None
+    elif expected is date:
+        valid = isinstance(value, date) and not isinstance(value, datetime)
+    elif expected is str:
+        valid = isinstance(value, str) and "\x00" not in value
+    elif expected in (int, float):
+        valid = isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        valid = isinstance(value, expected)
+    if not valid:
+        raise InvalidInput("the cursor does not belong to this list or ordering", field="after")
+
+
 async def keyset_page(
     session: AsyncSession,
     query: Select[RowT],
@@ -50,6 +76,7 @@ async def keyset_page(
     after: Keyset | None,
 ) -> Page[RowT]:
     """Run ``query`` (already filtered) as one page ordered by ``sort`` then ``tiebreak``."""
+    check_keyset(after, sort)
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     if after is not None:
         if descending:

@@ -16,12 +16,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import CollaborativeMeasure, DataPoint, Measure, MeasureVersion, Team
+from db.enums import DataPointStatus
+from db.models import (
+    CollaborativeMeasure,
+    DataPoint,
+    Measure,
+    MeasureVersion,
+    PeriodLock,
+    Team,
+)
 
 ALL_PATIENTS = ""
 """The stratum of "all patients" (``data_points.stratum`` is never NULL)."""
@@ -44,13 +53,20 @@ class SeriesKey:
 
 @dataclass(frozen=True)
 class SeriesPoint:
-    """One period of a series."""
+    """One period of a series, with its provenance: the definition version it was reported
+    under, its review status (LOCKED while its period is locked for the team's collaborative),
+    and the last write (when, which client, which receipt — None for loaded data)."""
 
     period: str
     numerator: int | None
     denominator: int | None
     value: float | None
     annotation: str
+    measure_version: int = 1
+    status: DataPointStatus = DataPointStatus.SUBMITTED
+    updated_at: datetime | None = None
+    updated_by: str = ""
+    receipt_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +140,12 @@ async def _read_slots(
         DataPoint.denominator.label("denominator"),
         DataPoint.value.label("value"),
         DataPoint.annotation.label("annotation"),
+        DataPoint.measure_version.label("measure_version"),
+        DataPoint.status.label("status"),
+        DataPoint.updated_at.label("updated_at"),
+        DataPoint.updated_by.label("updated_by"),
+        DataPoint.receipt_id.label("receipt_id"),
+        PeriodLock.through_period.label("locked_through"),
         MeasureVersion.multiplier.label("multiplier"),
         row_number,
     ).select_from(Team)
@@ -161,6 +183,13 @@ async def _read_slots(
                 MeasureVersion.version == DataPoint.measure_version,
             ),
         )
+        .outerjoin(
+            PeriodLock,
+            and_(
+                PeriodLock.sponsor_id == Team.sponsor_id,
+                PeriodLock.collaborative_id == Team.collaborative_id,
+            ),
+        )
         .where(Team.sponsor_id == sponsor_id, Team.id.in_(team_ids))
     )
     numbered = query.subquery()
@@ -180,12 +209,19 @@ async def _read_slots(
 
 
 def _point(row: Any) -> SeriesPoint:
+    locked_through = row["locked_through"]
+    locked = locked_through is not None and row["period"] <= locked_through
     return SeriesPoint(
         period=row["period"],
         numerator=row["numerator"],
         denominator=row["denominator"],
         value=_value(row["value"], row["numerator"], row["denominator"], row["multiplier"]),
         annotation=row["annotation"] or "",
+        measure_version=row["measure_version"],
+        status=DataPointStatus.LOCKED if locked else DataPointStatus(row["status"]),
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"] or "",
+        receipt_id=row["receipt_id"],
     )
 
 

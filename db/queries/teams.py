@@ -25,7 +25,7 @@ from db.errors import Conflict, InvalidInput, NotFound
 from db.models import Collaborative, Organization, Person, Team, TeamMember
 from db.queries.audit import Actor, record_event, snapshot
 from db.queries.collaboratives import get_collaborative_by_code
-from db.queries.paging import Keyset, Page, keyset_page
+from db.queries.paging import Keyset, Page, check_keyset, keyset_page
 from db.queries.text import matches_any
 
 ORGANIZATION_SORTS = {
@@ -263,6 +263,8 @@ async def team_pages_by_parent(
     keeps the first ``first + 1``; one grouped ``COUNT`` gives every total (cursor ignored, as
     in :func:`db.queries.paging.keyset_page`).
     """
+    for key in keys:
+        check_keyset(key.after, Team.code)
     parent_column = _parent_column(parent)
     pages: dict[TeamPageKey, Page[Team]] = {}
     counted: dict[TeamFilter, dict[uuid.UUID, int]] = {}

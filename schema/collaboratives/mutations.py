@@ -143,6 +143,7 @@ class CollaborativeMutations:
         self, info: Info, input: UpdateCollaborativeInput
     ) -> UpdateCollaborativeResult:
         try:
+            check_code(input.code, "code")
             _check_fields(input.name, input.topic, input.aim, input.description, create=False)
             changes = CollaborativeChanges(
                 name=input.name,

@@ -10,13 +10,13 @@ teams it is bound to (others: a top-level FORBIDDEN error, the field null).
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
 
 from db.base import CODE_LENGTH, utcnow
-from db.enums import TeamRole
+from db.enums import DataPointStatus, TeamRole
 from db.models import Organization as OrganizationModel
 from db.models import Team as TeamModel
 from db.models import TeamMember as TeamMemberModel
@@ -33,7 +33,7 @@ from schema.node import Node
 from schema.pagination import Connection, to_connection
 from schema.pagination import page_request as generic_page_request
 from schema.permissions import HasScope, require_principal
-from schema.scalars import Period
+from schema.scalars import Count, Period
 from schema.sponsors.types import Person
 
 COLLABORATIVE_TEAMS_ORDER = "collaborativeTeams:CODE:ASC"
@@ -66,8 +66,8 @@ def findable_code(code: str) -> bool:
 @strawberry.type(description="One period of a team's measure series (the all-patients stratum).")
 class MeasureSeriesPoint:
     period: Period = strawberry.field(description="The month, 'YYYY-MM'.")
-    numerator: int | None = strawberry.field(description="Numerator count, when reported.")
-    denominator: int | None = strawberry.field(description="Denominator count, when reported.")
+    numerator: Count | None = strawberry.field(description="Numerator count, when reported.")
+    denominator: Count | None = strawberry.field(description="Denominator count, when reported.")
     value: float | None = strawberry.field(
         description=(
             "The displayed value: the reported value (means, counts), else numerator / "
@@ -76,6 +76,17 @@ class MeasureSeriesPoint:
     )
     annotations: list[str] = strawberry.field(
         description="Notes on the point (events, changes tested); empty when there are none."
+    )
+    measure_version: int = strawberry.field(
+        description="The definition version the point was reported under."
+    )
+    status: DataPointStatus = strawberry.field(
+        description="Review state; LOCKED while the period is locked for the collaborative."
+    )
+    updated_at: datetime | None = strawberry.field(description="When the point was last written.")
+    updated_by: str = strawberry.field(description="Client that last wrote the point.")
+    receipt_id: strawberry.ID | None = strawberry.field(
+        description="Receipt of the call that last wrote the point (null for loaded data)."
     )
 
 
@@ -92,10 +103,17 @@ class MeasureSeries:
             points=[
                 MeasureSeriesPoint(
                     period=Period(point.period),
-                    numerator=point.numerator,
-                    denominator=point.denominator,
+                    numerator=None if point.numerator is None else Count(point.numerator),
+                    denominator=None if point.denominator is None else Count(point.denominator),
                     value=point.value,
                     annotations=[point.annotation] if point.annotation else [],
+                    measure_version=point.measure_version,
+                    status=point.status,
+                    updated_at=point.updated_at,
+                    updated_by=point.updated_by,
+                    receipt_id=(
+                        None if point.receipt_id is None else strawberry.ID(str(point.receipt_id))
+                    ),
                 )
                 for point in series.points
             ],

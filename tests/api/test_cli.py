@@ -77,7 +77,7 @@ async def test_client_lifecycle(database: str) -> None:
 async def test_rotated_secret_replaces_the_old_one(database: str) -> None:
     await invoke("seed", "--demo")
     rotated = json.loads(await invoke("client", "rotate-secret", "demo-admin"))
-    app = create_app(make_settings(database))
+    app = create_app(make_settings(database, demo=True))
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
@@ -127,6 +127,13 @@ async def test_keys_rotate_adds_a_key(database: str) -> None:
     second = await invoke("keys", "rotate")
     assert first.startswith("new signing key ")
     assert first != second
+
+
+async def test_seed_again_after_a_demo_client_was_revoked(database: str) -> None:
+    await invoke("seed", "--demo")
+    await invoke("client", "revoke", "demo-ehr")
+    again = await invoke("seed", "--demo")
+    assert "already present; 0 demo client(s) created" in again
 
 
 async def test_seed_is_idempotent(database: str) -> None:

@@ -5,16 +5,19 @@ Also checks that ``collabx serve`` refuses to start outside demo mode while demo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import empty_database
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLABX = [sys.executable, "-m", "api"]
@@ -27,10 +30,10 @@ def _free_port() -> int:
         return port
 
 
-def _env(database: Path, port: int, **extra: str) -> dict[str, str]:
+def _env(database_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COLLABX_")}
     env.update(
-        COLLABX_DATABASE_URL=f"sqlite+aiosqlite:///{database}",
+        COLLABX_DATABASE_URL=database_url,
         COLLABX_PORT=str(port),
         COLLABX_ISSUER=f"http://127.0.0.1:{port}",
     )
@@ -45,20 +48,23 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture(scope="module")
-def seeded_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    database = tmp_path_factory.mktemp("smoke") / "collabx.db"
-    env = _env(database, 8000)
-    for args in (["migrate"], ["seed", "--demo"]):
-        result = _run(args, env)
-        assert result.returncode == 0, result.stderr
-    return database
+async def seeded_database(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A database of its own, migrated and seeded through the CLI, on each backend."""
+    async with empty_database(backend, tmp_path_factory.mktemp("smoke")) as url:
+        env = _env(url, 8000)
+        for args in (["migrate"], ["seed", "--demo"]):
+            result = await asyncio.to_thread(_run, args, env)
+            assert result.returncode == 0, result.stderr
+        yield url
 
 
 @pytest.fixture(scope="module")
-def server(seeded_database: Path) -> Iterator[str]:
+def server(seeded_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     env = _env(seeded_database, port, COLLABX_DEMO="1", COLLABX_DEBUG="1")
-    log_path = seeded_database.with_suffix(".log")
+    log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
     log = log_path.open("w")
     # Output goes to a file: a pipe nobody reads would fill up and stall the server.
     process = subprocess.Popen([*COLLABX, "serve"], env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -114,7 +120,7 @@ def test_demo_server_answers_with_demo_data(server: str) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_serve_refuses_demo_clients_outside_demo_mode(seeded_database: Path) -> None:
+def test_serve_refuses_demo_clients_outside_demo_mode(seeded_database: str) -> None:
     result = _run(["serve"], _env(seeded_database, _free_port()))
     assert result.returncode != 0
     assert "demo-admin" in result.stderr

@@ -143,6 +143,9 @@ async def test_update_changes_fields_and_replaces_phases(tenant: Tenant) -> None
 async def test_writes_are_audited(app: Starlette, tenant: Tenant) -> None:
     await create(tenant, "audited")
     await tenant.gql(UPDATE, {"input": {"code": "audited", "name": "Renamed"}})
+    await tenant.gql(
+        UPDATE, {"input": {"code": "audited", "phases": [{"kind": "SUSTAIN", "seq": 7}]}}
+    )
     state: AppState = app.state.collabx
     async with state.sessionmaker() as session:
         events = (
@@ -152,8 +155,12 @@ async def test_writes_are_audited(app: Starlette, tenant: Tenant) -> None:
                 .order_by(AuditEvent.at)
             )
         ).all()
-    assert [e.action for e in events] == ["collaborative.create", "collaborative.update"]
-    create_event, update_event = events
+    assert [e.action for e in events] == [
+        "collaborative.create",
+        "collaborative.update",
+        "collaborative.update",
+    ]
+    create_event, update_event, phases_event = events
     assert create_event.actor_client_id == tenant.admin_id
     assert create_event.actor_kind == "ADMIN"
     assert create_event.before is None
@@ -163,6 +170,18 @@ async def test_writes_are_audited(app: Starlette, tenant: Tenant) -> None:
     )
     assert update_event.after is not None and update_event.after["name"] == "Renamed"
     assert update_event.request_id
+    assert phases_event.before is not None and phases_event.after is not None
+    assert [p["seq"] for p in phases_event.before["phases"]] == [1, 2]
+    assert phases_event.after["phases"] == [
+        {
+            "collaborative_id": phases_event.entity_id,
+            "kind": "SUSTAIN",
+            "seq": 7,
+            "name": "",
+            "start_date": None,
+            "end_date": None,
+        }
+    ]
 
 
 async def test_keyset_paging_visits_every_row_once(tenant: Tenant) -> None:
@@ -210,11 +229,11 @@ async def test_filters(tenant: Tenant) -> None:
     assert await codes({"sponsor": "someone-else"}) == []
 
 
-async def test_bad_cursor_and_page_size_are_validation_errors(tenant: Tenant) -> None:
+async def test_bad_cursor_and_page_size_are_refused(tenant: Tenant) -> None:
     tampered = await tenant.gql(LIST, {"after": "bm90LWEtY3Vyc29y"})
     assert tampered["errors"][0]["extensions"]["code"] == "VALIDATION"
     too_big = await tenant.gql(LIST, {"first": 101})
-    assert too_big["errors"][0]["extensions"]["code"] == "VALIDATION"
+    assert too_big["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert "100" in too_big["errors"][0]["message"]
 
 

@@ -438,15 +438,13 @@ async def test_invalid_inputs_are_validation_errors(tenant: Tenant) -> None:
 
 async def test_nul_bytes_in_lookups_and_filters(tenant: Tenant) -> None:
     await program(tenant, "asthma", {"t1": "mercy"})
-    body = await tenant.gql(TEAM, {"code": "t1\x00"})
-    assert body == {"data": {"team": None}}
+    # Over-long codes find nothing; NUL bytes anywhere in a query are refused up front.
     body = await tenant.gql(ORGANIZATION, {"code": "x" * 65})
     assert body == {"data": {"organization": None}}
-    body = await tenant.gql(MEASURE_SERIES, {"code": "t1", "measure": "m\x00"})
-    assert body["data"]["team"]["measureSeries"] is None
-    body = await tenant.gql(SERIES, {"code": "t1", "measures": ["m\x00"]})
-    assert body["data"]["team"]["series"] == []
     for document, variables in (
+        (TEAM, {"code": "t1\x00"}),
+        (MEASURE_SERIES, {"code": "t1", "measure": "m\x00"}),
+        (SERIES, {"code": "t1", "measures": ["m\x00"]}),
         (TEAMS, {"filter": {"search": "a\x00"}}),
         (ORGANIZATIONS, {"filter": {"state": "a\x00"}}),
         (COLLABORATIVE_TEAMS, {"code": "asthma", "filter": {"organization": "a\x00"}}),

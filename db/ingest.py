@@ -1,0 +1,1381 @@
+"""The one bulk path that writes measure data: GraphQL ``submitMeasureData`` /
+``deleteMeasureData`` today, FHIR MeasureReport and file import later.
+
+A call runs inside the caller's transaction (``async with sessionmaker.begin()``) and does, in
+order:
+
+1. **Idempotency** (Stripe style). With a key, the key row is inserted *first*, in the same
+   transaction as the data, unique per (sponsor, client, key). A second call with the same key
+   waits on that unique index until the first commits (PostgreSQL; SQLite serializes writers),
+   then finds the key: same request hash → the first receipt is returned and nothing is written;
+   another hash → :class:`IdempotencyMismatch`. Waiting longer than ``key_wait`` answers
+   :class:`InProgress` (retryable). Keys live at least :data:`KEY_TTL`; an expired key is taken
+   over by the next call that uses it. A rejected call (nothing accepted) does not keep its key,
+   so the caller can fix the rows and retry with the same key (as Stripe does not keep requests
+   that failed validation).
+2. **Checks**, with a constant number of statements per batch (teams, measures with their
+   current definitions, measure-set memberships, period locks, existing points, tombstones) —
+   never one per row. Every rejected row gets conflicts ``{index, code, field, message}``.
+3. **Writes**, only when not a dry run: on PostgreSQL one ``INSERT … SELECT FROM unnest(…) ON
+   CONFLICT DO UPDATE`` for every created or changed point (SQLite: one executemany of the same
+   upsert); unchanged rows (same numerator, denominator, value and annotation) are not written.
+   Updates, deletions and restorations add ``data_point_history`` rows (before/after). The
+   receipt and one ``audit_events`` row record the call.
+
+Concurrent writers of the same team are serialized (PostgreSQL: a transaction-level advisory
+lock per team, taken in a fixed order; SQLite: the receipt is written first, which takes the
+database's write lock before anything is read), so the created/updated counts and the history's
+"before" values are exact.
+
+The per-row codes (API.md): UNKNOWN_TEAM, UNKNOWN_MEASURE, NOT_ENROLLED, FORBIDDEN,
+INVALID_COUNT, NUMERATOR_EXCEEDS_DENOMINATOR, ZERO_DENOMINATOR, MISSING_VALUE, INVALID_PERIOD,
+FUTURE_PERIOD, PERIOD_LOCKED, DUPLICATE_ROW, INVALID_TEXT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Table, and_, delete, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import CODE_LENGTH, Base, utcnow
+from db.enums import DataPointStatus, Scoring
+from db.errors import DomainError, InvalidInput
+from db.models import (
+    CollaborativeMeasure,
+    DataPoint,
+    DataPointHistory,
+    DataPointTombstone,
+    IdempotencyKey,
+    Measure,
+    MeasureDataReceipt,
+    MeasureVersion,
+    PeriodLock,
+    Team,
+)
+from db.models.exchange import IDEMPOTENCY_KEY_LENGTH
+from db.queries.audit import Actor, record_event
+from db.queries.data import Operation, Receipt, ReceiptStatus, RowConflict
+
+T = TypeVar("T")
+
+KEY_TTL = timedelta(hours=24)
+"""How long an idempotency key is kept at least."""
+MAX_COUNT = 2**53 - 1
+"""Largest numerator or denominator: the largest integer every JSON parser reads exactly."""
+ANNOTATION_LENGTH = 2_000
+STRATUM_LENGTH = 64
+MIN_YEAR = 1900
+"""Earliest year of a period (as the ``Period`` scalar)."""
+DEFAULT_KEY_WAIT = timedelta(seconds=10)
+CHUNK = 1_000
+"""Most values bound into one IN list (the backends cap the parameters of a statement)."""
+
+PERIOD_PATTERN = re.compile(r"(\d{4})-(\d{2})")
+RATIO_SCORINGS = frozenset({Scoring.PROPORTION, Scoring.RATE, Scoring.RATIO})
+"""Scorings whose data are a numerator and a denominator (the value is computed)."""
+
+_LOCK_NAMESPACE = b"collabx.data_points.team:"
+
+
+class BatchTooLarge(DomainError):
+    """More rows than the configured limit; nothing was checked or written."""
+
+    code = "BATCH_TOO_LARGE"
+
+    def __init__(self, rows: int, max_rows: int) -> None:
+        super().__init__(
+            f"a batch holds at most {max_rows} rows; this one has {rows}: split it", field="rows"
+        )
+        self.rows = rows
+        self.max_rows = max_rows
+
+
+class IdempotencyMismatch(DomainError):
+    """The idempotency key was used before with another request."""
+
+    code = "IDEMPOTENCY_MISMATCH"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"the idempotency key {key!r} was used with a different request; use a new key",
+            field="idempotency_key",
+        )
+        self.key = key
+
+
+class InProgress(DomainError):
+    """Another call with the same idempotency key is still running; retry later."""
+
+    code = "IN_PROGRESS"
+
+    def __init__(self, key: str, retry_after: int = 1) -> None:
+        super().__init__(
+            f"a request with the idempotency key {key!r} is in progress; retry shortly",
+            field="idempotency_key",
+        )
+        self.key = key
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RowInput:
+    """One submitted row. Counts arrive as JSON numbers (int or float) and are checked here, so
+    that a fraction is a per-row INVALID_COUNT rather than a failure of the whole request."""
+
+    team: str
+    measure: str
+    period: str
+    numerator: int | float | None = None
+    denominator: int | float | None = None
+    value: float | None = None
+    stratum: str = ""
+    annotation: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteRowInput:
+    """One point to delete, by its key."""
+
+    team: str
+    measure: str
+    period: str
+    stratum: str = ""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How a call runs. ``team_ids`` binds a client to teams (EHR integrations; None: any team of
+    the sponsor). ``now`` fixes the clock (the current month decides FUTURE_PERIOD)."""
+
+    atomic: bool = True
+    dry_run: bool = False
+    idempotency_key: str | None = None
+    team_ids: frozenset[uuid.UUID] | None = None
+    source: str = "graphql"
+    max_rows: int = 10_000
+    now: datetime | None = None
+    key_wait: timedelta = DEFAULT_KEY_WAIT
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _table(model: type[Base]) -> Table:
+    """The Core table of a model (Core inserts skip the ORM's per-row bookkeeping)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _chunks(values: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _month(moment: datetime) -> str:
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def period_problem(period: str) -> str | None:
+    """Why ``period`` is not a ``YYYY-MM`` month, or None."""
+    match = PERIOD_PATTERN.fullmatch(period)
+    if match is None:
+        return f"{period[:20]!r} is not a period 'YYYY-MM'"
+    year, month = int(match.group(1)), int(match.group(2))
+    if year < MIN_YEAR:
+        return f"the year of a period is {MIN_YEAR} or later"
+    if not 1 <= month <= 12:
+        return "the month of a period is between 01 and 12"
+    return None
+
+
+def _findable(code: str) -> bool:
+    """False for text no stored code can be (never sent to the database: PostgreSQL rejects
+    NUL bytes)."""
+    return bool(code) and "\x00" not in code and len(code) <= CODE_LENGTH
+
+
+def _count(raw: object) -> int | str:
+    """A whole count from a JSON number, or why it is not one."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return "must be a number"
+    if isinstance(raw, float):
+        if not math.isfinite(raw) or not raw.is_integer():
+            return "must be a whole number"
+        if abs(raw) > MAX_COUNT:
+            return f"must be at most {MAX_COUNT}"
+        raw = int(raw)
+    if raw < 0:
+        return "must not be negative"
+    if raw > MAX_COUNT:
+        return f"must be at most {MAX_COUNT}"
+    return raw
+
+
+def _canonical_number(value: int | float | None) -> int | float | None:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return value
+
+
+def request_hash(operation: Operation, atomic: bool, rows: Sequence[Any]) -> str:
+    """SHA-256 of the canonical JSON of a request: what an idempotency key is bound to.
+
+    Counts are compared as numbers (``3`` and ``3.0`` are the same request); a missing
+    annotation equals an empty one. ``dryRun`` is not part of it: a dry run never stores a key,
+    and the real call after it may use the same key.
+    """
+    canonical: list[Any] = []
+    for row in rows:
+        if isinstance(row, RowInput):
+            canonical.append(
+                [
+                    row.team,
+                    row.measure,
+                    row.period,
+                    row.stratum,
+                    _canonical_number(row.numerator),
+                    _canonical_number(row.denominator),
+                    None if row.value is None else float(row.value),
+                    row.annotation or "",
+                ]
+            )
+        else:
+            canonical.append([row.team, row.measure, row.period, row.stratum])
+    document = json.dumps(
+        [operation.value, atomic, canonical], separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _lock_key(team_id: uuid.UUID) -> int:
+    digest = hashlib.sha256(_LOCK_NAMESPACE + team_id.bytes).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# --- lookups (a constant number of statements per batch) -------------------------------------
+
+
+@dataclass(frozen=True)
+class _TeamInfo:
+    id: uuid.UUID
+    collaborative_id: uuid.UUID
+    withdrawn_on_month: str | None
+
+
+@dataclass(frozen=True)
+class _MeasureInfo:
+    id: uuid.UUID
+    version: int
+    scoring: Scoring
+
+
+@dataclass(frozen=True)
+class _Existing:
+    id: uuid.UUID
+    measure_version: int
+    numerator: int | None
+    denominator: int | None
+    value: float | None
+    annotation: str
+    status: DataPointStatus
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "measure_version": self.measure_version,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "value": self.value,
+            "annotation": self.annotation,
+            "status": self.status.value,
+        }
+
+
+Key = tuple[uuid.UUID, uuid.UUID, str, str]
+"""(team id, measure id, period, stratum): the natural key of a data point in a sponsor."""
+
+
+async def _teams(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Iterable[str]
+) -> dict[str, _TeamInfo]:
+    wanted = sorted({code for code in codes if _findable(code)})
+    found: dict[str, _TeamInfo] = {}
+    for chunk in _chunks(wanted):
+        result = await session.execute(
+            select(Team.code, Team.id, Team.collaborative_id, Team.withdrawn_on).where(
+                Team.sponsor_id == sponsor_id, Team.code.in_(chunk)
+            )
+        )
+        for code, team_id, collaborative_id, withdrawn_on in result:
+            month = None if withdrawn_on is None else f"{withdrawn_on:%Y-%m}"
+            found[code] = _TeamInfo(team_id, collaborative_id, month)
+    return found
+
+
+async def _measures(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Iterable[str]
+) -> dict[str, _MeasureInfo]:
+    wanted = sorted({code for code in codes if _findable(code)})
+    found: dict[str, _MeasureInfo] = {}
+    for chunk in _chunks(wanted):
+        result = await session.execute(
+            select(Measure.code, Measure.id, Measure.current_version, MeasureVersion.scoring)
+            .join(
+                MeasureVersion,
+                and_(
+                    MeasureVersion.sponsor_id == Measure.sponsor_id,
+                    MeasureVersion.measure_id == Measure.id,
+                    MeasureVersion.version == Measure.current_version,
+                ),
+            )
+            .where(Measure.sponsor_id == sponsor_id, Measure.code.in_(chunk))
+        )
+        for code, measure_id, version, scoring in result:
+            found[code] = _MeasureInfo(measure_id, version, scoring)
+    return found
+
+
+async def _memberships(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    collaborative_ids: set[uuid.UUID],
+    measure_ids: set[uuid.UUID],
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(collaborative, measure) pairs of the measure sets involved."""
+    if not collaborative_ids or not measure_ids:
+        return set()
+    pairs: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    measures = sorted(measure_ids)
+    for chunk in _chunks(sorted(collaborative_ids)):
+        for measure_chunk in _chunks(measures):
+            result = await session.execute(
+                select(
+                    CollaborativeMeasure.collaborative_id, CollaborativeMeasure.measure_id
+                ).where(
+                    CollaborativeMeasure.sponsor_id == sponsor_id,
+                    CollaborativeMeasure.collaborative_id.in_(chunk),
+                    CollaborativeMeasure.measure_id.in_(measure_chunk),
+                )
+            )
+            pairs.update((row[0], row[1]) for row in result)
+    return pairs
+
+
+async def _locks(
+    session: AsyncSession, sponsor_id: uuid.UUID, collaborative_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Locked-through period of each collaborative that has a lock."""
+    locks: dict[uuid.UUID, str] = {}
+    for chunk in _chunks(sorted(collaborative_ids)):
+        result = await session.execute(
+            select(PeriodLock.collaborative_id, PeriodLock.through_period).where(
+                PeriodLock.sponsor_id == sponsor_id, PeriodLock.collaborative_id.in_(chunk)
+            )
+        )
+        locks.update((row[0], row[1]) for row in result)
+    return locks
+
+
+_UNNEST_KEYS = """
+    JOIN unnest(CAST(:team_ids AS uuid[]), CAST(:measure_ids AS uuid[]),
+                CAST(:periods AS varchar[]), CAST(:strata AS varchar[]))
+         AS k(team_id, measure_id, period, stratum)
+      ON t.team_id = k.team_id AND t.measure_id = k.measure_id
+     AND t.period = k.period AND t.stratum = k.stratum
+    WHERE t.sponsor_id = :sponsor_id
+"""
+
+
+def _key_arrays(keys: Sequence[Key]) -> dict[str, Any]:
+    return {
+        "team_ids": [key[0] for key in keys],
+        "measure_ids": [key[1] for key in keys],
+        "periods": [key[2] for key in keys],
+        "strata": [key[3] for key in keys],
+    }
+
+
+async def _existing(
+    session: AsyncSession, sponsor_id: uuid.UUID, keys: Sequence[Key]
+) -> dict[Key, _Existing]:
+    """The stored points of ``keys``.
+
+    PostgreSQL: one join against the keys as arrays. SQLite: the points of the batch's teams,
+    measures and periods (a superset, filtered here), in chunks of teams.
+    """
+    found: dict[Key, _Existing] = {}
+    if not keys:
+        return found
+    wanted = set(keys)
+    columns = (
+        "t.id, t.team_id, t.measure_id, t.period, t.stratum, t.measure_version, t.numerator, "
+        "t.denominator, t.value, t.annotation, t.status"
+    )
+    if _is_postgres(session):
+        statement = text(f"SELECT {columns} FROM data_points AS t {_UNNEST_KEYS}")  # noqa: S608
+        rows: Iterable[Any] = await session.execute(
+            statement, {"sponsor_id": sponsor_id, **_key_arrays(keys)}
+        )
+    else:
+        rows = []
+        team_ids = sorted({key[0] for key in keys})
+        measure_ids = sorted({key[1] for key in keys})
+        periods = sorted({key[2] for key in keys})
+        collected: list[Any] = []
+        for chunk in _chunks(team_ids):
+            result = await session.execute(
+                select(
+                    DataPoint.id,
+                    DataPoint.team_id,
+                    DataPoint.measure_id,
+                    DataPoint.period,
+                    DataPoint.stratum,
+                    DataPoint.measure_version,
+                    DataPoint.numerator,
+                    DataPoint.denominator,
+                    DataPoint.value,
+                    DataPoint.annotation,
+                    DataPoint.status,
+                ).where(
+                    DataPoint.sponsor_id == sponsor_id,
+                    DataPoint.team_id.in_(chunk),
+                    DataPoint.measure_id.in_(measure_ids),
+                    DataPoint.period.in_(periods),
+                )
+            )
+            collected.extend(result)
+        rows = collected
+    for row in rows:
+        key = (row[1], row[2], row[3], row[4])
+        if key in wanted:
+            found[key] = _Existing(
+                id=row[0],
+                measure_version=row[5],
+                numerator=row[6],
+                denominator=row[7],
+                value=row[8],
+                annotation=row[9] or "",
+                status=DataPointStatus(row[10]),
+            )
+    return found
+
+
+async def _tombstones(
+    session: AsyncSession, sponsor_id: uuid.UUID, keys: Sequence[Key]
+) -> dict[Key, uuid.UUID]:
+    """Ids of the tombstones of ``keys`` (a point submitted again takes its id back)."""
+    found: dict[Key, uuid.UUID] = {}
+    if not keys:
+        return found
+    wanted = set(keys)
+    rows: list[Any] = []
+    if _is_postgres(session):
+        statement = text(
+            "SELECT t.id, t.team_id, t.measure_id, t.period, t.stratum "  # noqa: S608
+            f"FROM data_point_tombstones AS t {_UNNEST_KEYS}"
+        )
+        rows.extend(
+            await session.execute(statement, {"sponsor_id": sponsor_id, **_key_arrays(keys)})
+        )
+    else:
+        measure_ids = sorted({key[1] for key in keys})
+        periods = sorted({key[2] for key in keys})
+        for chunk in _chunks(sorted({key[0] for key in keys})):
+            rows.extend(
+                await session.execute(
+                    select(
+                        DataPointTombstone.id,
+                        DataPointTombstone.team_id,
+                        DataPointTombstone.measure_id,
+                        DataPointTombstone.period,
+                        DataPointTombstone.stratum,
+                    ).where(
+                        DataPointTombstone.sponsor_id == sponsor_id,
+                        DataPointTombstone.team_id.in_(chunk),
+                        DataPointTombstone.measure_id.in_(measure_ids),
+                        DataPointTombstone.period.in_(periods),
+                    )
+                )
+            )
+    for row in rows:
+        key = (row[1], row[2], row[3], row[4])
+        if key in wanted:
+            found[key] = row[0]
+    return found
+
+
+async def _lock_teams(session: AsyncSession, team_ids: set[uuid.UUID]) -> None:
+    """Serialize writers of the same teams (PostgreSQL advisory locks held to commit).
+
+    Locks are taken in one statement in ascending key order, so two batches never wait on each
+    other in a cycle. SQLite needs nothing: the receipt written first holds its write lock.
+    """
+    if not team_ids or not _is_postgres(session):
+        return
+    keys = sorted({_lock_key(team_id) for team_id in team_ids})
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k.key)) FROM "
+            "(SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS k"
+        ),
+        {"keys": keys},
+    )
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    """One call's identity and bookkeeping."""
+
+    operation: Operation
+    actor: Actor
+    options: IngestOptions
+    rows: int
+    now: datetime
+    receipt_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    request_hash: str = ""
+    key_row_id: uuid.UUID | None = None
+
+
+def _lock_timeout_error(exc: DBAPIError) -> bool:
+    """True for 'could not obtain lock' (PostgreSQL 55P03) or SQLite's 'database is locked'."""
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if sqlstate == "55P03":
+        return True
+    message = str(original).lower()
+    return "lock timeout" in message or "database is locked" in message
+
+
+async def _replay(session: AsyncSession, call: _Call, row: IdempotencyKey) -> Receipt:
+    """The stored receipt of a key used before with the same request, else the error."""
+    key = call.options.idempotency_key or ""
+    if row.operation != call.operation.value or row.request_hash != call.request_hash:
+        raise IdempotencyMismatch(key)
+    receipt = await session.scalar(
+        select(MeasureDataReceipt).where(
+            MeasureDataReceipt.sponsor_id == call.actor.sponsor_id,
+            MeasureDataReceipt.id == row.receipt_id,
+        )
+    )
+    if receipt is None or row.status != "COMPLETED":
+        raise InProgress(key)
+    return Receipt.from_row(receipt, replayed=True)
+
+
+async def _find_key(session: AsyncSession, call: _Call) -> IdempotencyKey | None:
+    return await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.sponsor_id == call.actor.sponsor_id,
+            IdempotencyKey.client_id == call.actor.client_id,
+            IdempotencyKey.key == call.options.idempotency_key,
+        )
+    )
+
+
+async def _claim_key(session: AsyncSession, call: _Call) -> Receipt | None:
+    """Insert the key row (first statement of the transaction); None when this call owns the
+    key now, else the receipt to replay. Raises IdempotencyMismatch or InProgress."""
+    key = call.options.idempotency_key
+    assert key is not None
+    values = {
+        "sponsor_id": call.actor.sponsor_id,
+        "id": uuid.uuid4(),
+        "client_id": call.actor.client_id,
+        "key": key,
+        "operation": call.operation.value,
+        "request_hash": call.request_hash,
+        "receipt_id": call.receipt_id,
+        "status": "IN_PROGRESS",
+        "created_at": call.now,
+        "expires_at": call.now + KEY_TTL,
+    }
+    postgres = _is_postgres(session)
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    statement = (
+        dialect_insert(IdempotencyKey)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["sponsor_id", "client_id", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    try:
+        if postgres:
+            milliseconds = max(1, int(call.options.key_wait.total_seconds() * 1000))
+            await session.execute(text(f"SET LOCAL lock_timeout = {milliseconds}"))
+        inserted = await session.scalar(statement)
+        if postgres:
+            await session.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+    except DBAPIError as exc:
+        if _lock_timeout_error(exc):
+            raise InProgress(key, retry_after=1) from exc
+        raise
+    if inserted is not None:
+        call.key_row_id = inserted
+        return None
+    existing = await _find_key(session, call)
+    if existing is None:  # the first call rolled back and the key row went with it
+        raise InProgress(key)
+    if existing.expires_at <= call.now:
+        taken = await session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.sponsor_id == call.actor.sponsor_id,
+                IdempotencyKey.id == existing.id,
+                IdempotencyKey.expires_at <= call.now,
+            )
+            .values(
+                operation=call.operation.value,
+                request_hash=call.request_hash,
+                receipt_id=call.receipt_id,
+                status="IN_PROGRESS",
+                created_at=call.now,
+                expires_at=call.now + KEY_TTL,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(taken, "rowcount", 0) == 1:
+            call.key_row_id = existing.id
+            return None
+        await session.refresh(existing)
+    return await _replay(session, call, existing)
+
+
+async def _peek_key(session: AsyncSession, call: _Call) -> Receipt | None:
+    """Dry run: what the key would do, read only (the stored receipt, a mismatch, or None)."""
+    existing = await _find_key(session, call)
+    if existing is None or existing.expires_at <= call.now:
+        return None
+    return await _replay(session, call, existing)
+
+
+async def delete_expired_idempotency_keys(
+    session: AsyncSession, *, now: datetime | None = None
+) -> int:
+    """Remove keys past their expiry, of every sponsor (a maintenance job); how many went."""
+    result = await session.execute(
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.expires_at < (now or utcnow()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Checked:
+    """A row's resolved key and the values to store, once it passed every check."""
+
+    index: int
+    key: Key
+    team: _TeamInfo
+    measure: _MeasureInfo | None = None
+    numerator: int | None = None
+    denominator: int | None = None
+    value: float | None = None
+    annotation: str = ""
+
+
+@dataclass
+class _Batch:
+    """Conflicts collected over a batch and the rows still standing."""
+
+    conflicts: list[RowConflict] = field(default_factory=list)
+    rejected: set[int] = field(default_factory=set)
+
+    def reject(self, index: int, code: str, field_name: str, message: str) -> None:
+        self.conflicts.append(RowConflict(index, code, field_name, message))
+        self.rejected.add(index)
+
+
+def _check_text(batch: _Batch, index: int, stratum: str, annotation: str | None) -> None:
+    if "\x00" in stratum:
+        batch.reject(index, "INVALID_TEXT", "stratum", "stratum must not contain NUL bytes")
+    elif len(stratum) > STRATUM_LENGTH:
+        batch.reject(
+            index, "INVALID_TEXT", "stratum", f"stratum is longer than {STRATUM_LENGTH} characters"
+        )
+    if annotation is not None:
+        if "\x00" in annotation:
+            batch.reject(
+                index, "INVALID_TEXT", "annotation", "annotation must not contain NUL bytes"
+            )
+        elif len(annotation) > ANNOTATION_LENGTH:
+            batch.reject(
+                index,
+                "INVALID_TEXT",
+                "annotation",
+                f"annotation is longer than {ANNOTATION_LENGTH} characters",
+            )
+
+
+def _check_period(batch: _Batch, index: int, period: str, current: str, *, future: bool) -> bool:
+    problem = period_problem(period) if "\x00" not in period else "period must not contain NUL"
+    if problem is not None:
+        batch.reject(index, "INVALID_PERIOD", "period", problem)
+        return False
+    if future and period > current:
+        batch.reject(
+            index, "FUTURE_PERIOD", "period", f"{period} is after the current month ({current})"
+        )
+        return False
+    return True
+
+
+def _check_duplicates(batch: _Batch, keys: Sequence[tuple[str, str, str, str]]) -> None:
+    first: dict[tuple[str, str, str, str], int] = {}
+    for index, key in enumerate(keys):
+        seen = first.setdefault(key, index)
+        if seen != index:
+            batch.reject(
+                index,
+                "DUPLICATE_ROW",
+                "period",
+                f"row {seen} has the same team, measure, period and stratum",
+            )
+
+
+def _resolve(
+    batch: _Batch,
+    index: int,
+    team_code: str,
+    measure_code: str,
+    teams: dict[str, _TeamInfo],
+    measures: dict[str, _MeasureInfo],
+    options: IngestOptions,
+) -> tuple[_TeamInfo | None, _MeasureInfo | None]:
+    team = teams.get(team_code)
+    if team is None:
+        batch.reject(index, "UNKNOWN_TEAM", "team", f"no team {team_code[:CODE_LENGTH]!r}")
+    elif options.team_ids is not None and team.id not in options.team_ids:
+        batch.reject(index, "FORBIDDEN", "team", "this client may write for its own teams only")
+        team = None
+    measure = measures.get(measure_code)
+    if measure is None:
+        batch.reject(
+            index, "UNKNOWN_MEASURE", "measure", f"no measure {measure_code[:CODE_LENGTH]!r}"
+        )
+    return team, measure
+
+
+def _check_values(batch: _Batch, index: int, row: RowInput, checked: _Checked) -> None:
+    """Counts and value against the measure's scoring; fills ``checked`` when they pass."""
+    measure = checked.measure
+    assert measure is not None
+    before = len(batch.conflicts)
+    counts: dict[str, int | None] = {}
+    for name, raw in (("numerator", row.numerator), ("denominator", row.denominator)):
+        if raw is None:
+            counts[name] = None
+            continue
+        parsed = _count(raw)
+        if isinstance(parsed, str):
+            batch.reject(index, "INVALID_COUNT", name, f"{name} {parsed}")
+            counts[name] = None
+        else:
+            counts[name] = parsed
+    numerator, denominator = counts["numerator"], counts["denominator"]
+    value: float | None = None
+    if measure.scoring in RATIO_SCORINGS:
+        for name, raw in (("numerator", row.numerator), ("denominator", row.denominator)):
+            if raw is None:
+                batch.reject(
+                    index,
+                    "MISSING_VALUE",
+                    name,
+                    f"{measure.scoring.value} measures need a numerator and a denominator",
+                )
+    else:
+        raw_value = row.value
+        if raw_value is None:
+            batch.reject(
+                index, "MISSING_VALUE", "value", f"{measure.scoring.value} measures need a value"
+            )
+        elif isinstance(raw_value, bool) or not isinstance(raw_value, int | float):
+            batch.reject(index, "INVALID_COUNT", "value", "value must be a number")
+        elif not math.isfinite(raw_value):
+            batch.reject(index, "INVALID_COUNT", "value", "value must be a finite number")
+        elif measure.scoring is Scoring.COUNT and isinstance(_count(raw_value), str):
+            batch.reject(index, "INVALID_COUNT", "value", f"a COUNT value {_count(raw_value)}")
+        else:
+            value = float(raw_value)
+    if numerator is not None and denominator == 0:
+        batch.reject(
+            index, "ZERO_DENOMINATOR", "denominator", "denominator is 0 but a numerator is given"
+        )
+    elif (
+        measure.scoring is Scoring.PROPORTION
+        and numerator is not None
+        and denominator is not None
+        and numerator > denominator
+    ):
+        batch.reject(
+            index,
+            "NUMERATOR_EXCEEDS_DENOMINATOR",
+            "numerator",
+            f"numerator {numerator} exceeds denominator {denominator} (a proportion)",
+        )
+    if len(batch.conflicts) == before:
+        checked.numerator, checked.denominator, checked.value = numerator, denominator, value
+
+
+async def _resolve_batch(
+    session: AsyncSession,
+    call: _Call,
+    batch: _Batch,
+    codes: Sequence[tuple[str, str, str, str]],
+    *,
+    future: bool,
+) -> tuple[dict[int, _Checked], dict[str, _TeamInfo], dict[str, _MeasureInfo]]:
+    """Text-free checks shared by submissions and deletions: duplicates, periods, teams and
+    measures. Returns the rows that resolved to a key."""
+    current = _month(call.now)
+    _check_duplicates(batch, codes)
+    teams = await _teams(session, call.actor.sponsor_id, (code[0] for code in codes))
+    measures = await _measures(session, call.actor.sponsor_id, (code[1] for code in codes))
+    resolved: dict[int, _Checked] = {}
+    for index, (team_code, measure_code, period, stratum) in enumerate(codes):
+        period_ok = _check_period(batch, index, period, current, future=future)
+        team, measure = _resolve(
+            batch, index, team_code, measure_code, teams, measures, call.options
+        )
+        if team is None or measure is None or not period_ok:
+            continue
+        if "\x00" in stratum or len(stratum) > STRATUM_LENGTH:
+            continue  # INVALID_TEXT already; such a key is never sent to the database
+        resolved[index] = _Checked(
+            index=index, key=(team.id, measure.id, period, stratum), team=team, measure=measure
+        )
+    return resolved, teams, measures
+
+
+def _check_locks(
+    batch: _Batch,
+    resolved: dict[int, _Checked],
+    locks: dict[uuid.UUID, str],
+    existing: dict[Key, _Existing],
+) -> None:
+    for index, checked in resolved.items():
+        through = locks.get(checked.team.collaborative_id)
+        period = checked.key[2]
+        if through is not None and period <= through:
+            batch.reject(
+                index,
+                "PERIOD_LOCKED",
+                "period",
+                f"periods of this collaborative are locked through {through}",
+            )
+            continue
+        point = existing.get(checked.key)
+        if point is not None and point.status is DataPointStatus.LOCKED:
+            batch.reject(index, "PERIOD_LOCKED", "period", "this data point is locked")
+
+
+# --- the calls ----------------------------------------------------------------------------------
+
+
+async def _begin(
+    session: AsyncSession,
+    operation: Operation,
+    actor: Actor,
+    rows: Sequence[Any],
+    options: IngestOptions,
+) -> tuple[_Call, Receipt | None]:
+    """Size limit, request hash and idempotency key; a receipt when the call is a replay."""
+    if len(rows) > options.max_rows:
+        raise BatchTooLarge(len(rows), options.max_rows)
+    if not rows:
+        raise InvalidInput("rows must not be empty", field="rows")
+    key = options.idempotency_key
+    if key is not None and (not key or "\x00" in key or len(key) > IDEMPOTENCY_KEY_LENGTH):
+        raise InvalidInput(
+            f"an idempotency key is 1-{IDEMPOTENCY_KEY_LENGTH} characters without NUL bytes",
+            field="idempotency_key",
+        )
+    call = _Call(
+        operation=operation,
+        actor=actor,
+        options=options,
+        rows=len(rows),
+        now=options.now or utcnow(),
+    )
+    if _is_postgres(session):
+        # The batch statements bind whole arrays; a cached generic plan cannot see their size
+        # and may pick a nested loop over 10,000 keys (seconds instead of milliseconds).
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    if key is None:
+        return call, None
+    call.request_hash = request_hash(operation, options.atomic, rows)
+    if options.dry_run:
+        return call, await _peek_key(session, call)
+    return call, await _claim_key(session, call)
+
+
+async def _open_receipt(session: AsyncSession, call: _Call) -> MeasureDataReceipt | None:
+    """Write the receipt first (not in a dry run): on SQLite this takes the write lock before
+    anything is read, so concurrent writers cannot act on stale reads."""
+    if call.options.dry_run:
+        return None
+    receipt = MeasureDataReceipt(
+        sponsor_id=call.actor.sponsor_id,
+        id=call.receipt_id,
+        operation=call.operation.value,
+        status=ReceiptStatus.REJECTED.value,
+        source=call.options.source,
+        client_id=call.actor.client_id,
+        request_id=call.actor.request_id,
+        idempotency_key=call.options.idempotency_key,
+        atomic=call.options.atomic,
+        row_count=call.rows,
+        conflicts=[],
+        created_at=call.now,
+    )
+    session.add(receipt)
+    await session.flush()
+    return receipt
+
+
+def _status(call: _Call, accepted: int, rejected: int) -> ReceiptStatus:
+    if call.options.dry_run:
+        return ReceiptStatus.DRY_RUN
+    if rejected and (call.options.atomic or not accepted):
+        return ReceiptStatus.REJECTED
+    return ReceiptStatus.PARTIAL if rejected else ReceiptStatus.COMPLETED
+
+
+async def _close(
+    session: AsyncSession,
+    call: _Call,
+    receipt_row: MeasureDataReceipt | None,
+    batch: _Batch,
+    counts: dict[str, int],
+    status: ReceiptStatus,
+) -> Receipt:
+    """Finish the receipt, the key and the audit; the receipt as returned."""
+    conflicts = tuple(sorted(batch.conflicts, key=lambda c: c.index))
+    receipt = Receipt(
+        id=call.receipt_id,
+        operation=call.operation,
+        status=status,
+        source=call.options.source,
+        client_id=call.actor.client_id,
+        idempotency_key=call.options.idempotency_key,
+        atomic=call.options.atomic,
+        row_count=call.rows,
+        created=counts.get("created", 0),
+        updated=counts.get("updated", 0),
+        unchanged=counts.get("unchanged", 0),
+        deleted=counts.get("deleted", 0),
+        rejected=len(batch.rejected),
+        conflicts=conflicts,
+        created_at=call.now,
+    )
+    if receipt_row is None:
+        return receipt
+    receipt_row.status = status.value
+    receipt_row.created = receipt.created
+    receipt_row.updated = receipt.updated
+    receipt_row.unchanged = receipt.unchanged
+    receipt_row.deleted = receipt.deleted
+    receipt_row.rejected = receipt.rejected
+    receipt_row.conflicts = [conflict.as_json() for conflict in conflicts]
+    if call.key_row_id is not None:
+        key_row = (IdempotencyKey.sponsor_id == call.actor.sponsor_id) & (
+            IdempotencyKey.id == call.key_row_id
+        )
+        if status is ReceiptStatus.REJECTED:
+            # validation failed: the key is not kept, so the fixed rows may reuse it
+            await session.execute(
+                delete(IdempotencyKey).where(key_row).execution_options(synchronize_session=False)
+            )
+        else:
+            await session.execute(
+                update(IdempotencyKey)
+                .where(key_row)
+                .values(status="COMPLETED")
+                .execution_options(synchronize_session=False)
+            )
+    await record_event(
+        session,
+        call.actor,
+        action=f"measure_data.{call.operation.value.lower()}",
+        entity_type="MeasureDataReceipt",
+        entity_id=call.receipt_id,
+        before=None,
+        after={
+            "status": status.value,
+            "source": call.options.source,
+            "rows": call.rows,
+            "created": receipt.created,
+            "updated": receipt.updated,
+            "unchanged": receipt.unchanged,
+            "deleted": receipt.deleted,
+            "rejected": receipt.rejected,
+            "atomic": call.options.atomic,
+            "idempotency_key": call.options.idempotency_key,
+        },
+    )
+    await session.flush()
+    return receipt
+
+
+async def submit_measure_data(
+    session: AsyncSession, actor: Actor, rows: Sequence[RowInput], options: IngestOptions
+) -> Receipt:
+    """Check and upsert a batch of data points; the receipt of what was (or would be) done.
+
+    Raises BatchTooLarge, InvalidInput (empty batch, malformed key), IdempotencyMismatch and
+    InProgress; every per-row problem is a conflict in the receipt instead.
+    """
+    call, replay = await _begin(session, Operation.SUBMIT, actor, rows, options)
+    if replay is not None:
+        return replay
+    receipt_row = await _open_receipt(session, call)
+    batch = _Batch()
+    for index, row in enumerate(rows):
+        _check_text(batch, index, row.stratum, row.annotation)
+    codes = [(row.team, row.measure, row.period, row.stratum) for row in rows]
+    resolved, _, _ = await _resolve_batch(session, call, batch, codes, future=True)
+    collaboratives = {checked.team.collaborative_id for checked in resolved.values()}
+    memberships = await _memberships(
+        session,
+        actor.sponsor_id,
+        collaboratives,
+        {checked.measure.id for checked in resolved.values() if checked.measure is not None},
+    )
+    locks = await _locks(session, actor.sponsor_id, collaboratives)
+    if not options.dry_run:
+        await _lock_teams(session, {checked.team.id for checked in resolved.values()})
+    keys = [checked.key for checked in resolved.values()]
+    existing = await _existing(session, actor.sponsor_id, keys)
+    for index, checked in resolved.items():
+        row = rows[index]
+        assert checked.measure is not None
+        team = checked.team
+        if (team.collaborative_id, checked.measure.id) not in memberships:
+            batch.reject(
+                index,
+                "NOT_ENROLLED",
+                "measure",
+                f"{row.measure!r} is not in the measure set of team {row.team!r}",
+            )
+        elif team.withdrawn_on_month is not None and checked.key[2] > team.withdrawn_on_month:
+            batch.reject(
+                index,
+                "NOT_ENROLLED",
+                "team",
+                f"team {row.team!r} withdrew in {team.withdrawn_on_month}",
+            )
+        _check_values(batch, index, row, checked)
+        checked.annotation = row.annotation or ""
+    _check_locks(batch, resolved, locks, existing)
+    accepted = [
+        checked for index, checked in sorted(resolved.items()) if index not in batch.rejected
+    ]
+    status = _status(call, len(accepted), len(batch.rejected))
+    counts: dict[str, int] = defaultdict(int)
+    if status is ReceiptStatus.REJECTED or (options.atomic and batch.rejected):
+        return await _close(session, call, receipt_row, batch, counts, status)
+    writes: list[tuple[_Checked, _Existing | None]] = []
+    for checked in accepted:
+        point = existing.get(checked.key)
+        if point is None:
+            counts["created"] += 1
+            writes.append((checked, None))
+        elif (point.numerator, point.denominator, point.value, point.annotation) == (
+            checked.numerator,
+            checked.denominator,
+            checked.value,
+            checked.annotation,
+        ):
+            counts["unchanged"] += 1
+        else:
+            counts["updated"] += 1
+            writes.append((checked, point))
+    if not options.dry_run and writes:
+        await _write_points(session, call, writes)
+    return await _close(session, call, receipt_row, batch, counts, status)
+
+
+def _after(checked: _Checked) -> dict[str, Any]:
+    assert checked.measure is not None
+    return {
+        "measure_version": checked.measure.version,
+        "numerator": checked.numerator,
+        "denominator": checked.denominator,
+        "value": checked.value,
+        "annotation": checked.annotation,
+        "status": DataPointStatus.SUBMITTED.value,
+    }
+
+
+async def _write_points(
+    session: AsyncSession, call: _Call, writes: Sequence[tuple[_Checked, _Existing | None]]
+) -> None:
+    """Upsert created and changed points, take back tombstones, record history."""
+    sponsor_id, client_id = call.actor.sponsor_id, call.actor.client_id
+    created_keys = [checked.key for checked, point in writes if point is None]
+    restored = await _tombstones(session, sponsor_id, created_keys)
+    ids = [
+        point.id if point is not None else restored.get(checked.key) or uuid.uuid4()
+        for checked, point in writes
+    ]
+    if _is_postgres(session):
+        await _upsert_postgres(session, call, writes, ids)
+    else:
+        await _upsert_sqlite(session, call, writes, ids)
+    if restored:
+        for chunk in _chunks(sorted(restored.values())):
+            await session.execute(
+                delete(DataPointTombstone)
+                .where(
+                    DataPointTombstone.sponsor_id == sponsor_id,
+                    DataPointTombstone.id.in_(chunk),
+                )
+                .execution_options(synchronize_session=False)
+            )
+    history = [
+        {
+            "sponsor_id": sponsor_id,
+            "id": uuid.uuid4(),
+            "data_point_id": point_id,
+            "team_id": checked.key[0],
+            "measure_id": checked.key[1],
+            "period": checked.key[2],
+            "stratum": checked.key[3],
+            "action": "UPDATE" if point is not None else "RESTORE",
+            "before": point.values() if point is not None else None,
+            "after": _after(checked),
+            "client_id": client_id,
+            "receipt_id": call.receipt_id,
+            "at": call.now,
+        }
+        for (checked, point), point_id in zip(writes, ids, strict=True)
+        if point is not None or checked.key in restored
+    ]
+    if history:
+        await session.execute(insert(_table(DataPointHistory)), history)
+
+
+_UPSERT_POSTGRES = """
+INSERT INTO data_points (
+    sponsor_id, id, team_id, measure_id, measure_version, period, stratum, numerator,
+    denominator, value, annotation, status, source, receipt_id, created_at, created_by,
+    updated_at, updated_by)
+SELECT CAST(:sponsor_id AS uuid), r.id, r.team_id, r.measure_id, r.measure_version, r.period,
+       r.stratum, r.numerator, r.denominator, r.value, r.annotation, CAST(:status AS varchar),
+       CAST(:source AS varchar), CAST(:receipt_id AS uuid), CAST(:now AS timestamptz),
+       CAST(:client_id AS varchar), CAST(:now AS timestamptz), CAST(:client_id AS varchar)
+FROM unnest(CAST(:ids AS uuid[]), CAST(:team_ids AS uuid[]), CAST(:measure_ids AS uuid[]),
+            CAST(:versions AS integer[]), CAST(:periods AS varchar[]),
+            CAST(:strata AS varchar[]), CAST(:numerators AS bigint[]),
+            CAST(:denominators AS bigint[]), CAST(:vals AS double precision[]),
+            CAST(:annotations AS text[]))
+     AS r(id, team_id, measure_id, measure_version, period, stratum, numerator, denominator,
+          value, annotation)
+ON CONFLICT (sponsor_id, team_id, measure_id, period, stratum) DO UPDATE SET
+    measure_version = excluded.measure_version,
+    numerator = excluded.numerator,
+    denominator = excluded.denominator,
+    value = excluded.value,
+    annotation = excluded.annotation,
+    status = excluded.status,
+    source = excluded.source,
+    receipt_id = excluded.receipt_id,
+    updated_at = excluded.updated_at,
+    updated_by = excluded.updated_by
+"""
+
+
+async def _upsert_postgres(
+    session: AsyncSession,
+    call: _Call,
+    writes: Sequence[tuple[_Checked, _Existing | None]],
+    ids: Sequence[uuid.UUID],
+) -> None:
+    """One statement for the whole batch: the arrays are unnested server-side."""
+    checked_rows = [checked for checked, _ in writes]
+    await session.execute(
+        text(_UPSERT_POSTGRES),
+        {
+            "sponsor_id": call.actor.sponsor_id,
+            "status": DataPointStatus.SUBMITTED.value,
+            "source": call.options.source,
+            "receipt_id": call.receipt_id,
+            "now": call.now,
+            "client_id": call.actor.client_id,
+            "ids": list(ids),
+            "team_ids": [c.key[0] for c in checked_rows],
+            "measure_ids": [c.key[1] for c in checked_rows],
+            "versions": [c.measure.version if c.measure else 1 for c in checked_rows],
+            "periods": [c.key[2] for c in checked_rows],
+            "strata": [c.key[3] for c in checked_rows],
+            "numerators": [c.numerator for c in checked_rows],
+            "denominators": [c.denominator for c in checked_rows],
+            "vals": [c.value for c in checked_rows],
+            "annotations": [c.annotation for c in checked_rows],
+        },
+    )
+
+
+async def _upsert_sqlite(
+    session: AsyncSession,
+    call: _Call,
+    writes: Sequence[tuple[_Checked, _Existing | None]],
+    ids: Sequence[uuid.UUID],
+) -> None:
+    """The same upsert as one executemany."""
+    statement = sqlite.insert(_table(DataPoint))
+    updated = (
+        "measure_version",
+        "numerator",
+        "denominator",
+        "value",
+        "annotation",
+        "status",
+        "source",
+        "receipt_id",
+        "updated_at",
+        "updated_by",
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["sponsor_id", "team_id", "measure_id", "period", "stratum"],
+        set_={name: statement.excluded[name] for name in updated},
+    )
+    sponsor_id, client_id = call.actor.sponsor_id, call.actor.client_id
+    await session.execute(
+        statement,
+        [
+            {
+                "sponsor_id": sponsor_id,
+                "id": point_id,
+                "team_id": checked.key[0],
+                "measure_id": checked.key[1],
+                "measure_version": checked.measure.version if checked.measure else 1,
+                "period": checked.key[2],
+                "stratum": checked.key[3],
+                "numerator": checked.numerator,
+                "denominator": checked.denominator,
+                "value": checked.value,
+                "annotation": checked.annotation,
+                "status": DataPointStatus.SUBMITTED,
+                "source": call.options.source,
+                "receipt_id": call.receipt_id,
+                "created_at": call.now,
+                "created_by": client_id,
+                "updated_at": call.now,
+                "updated_by": client_id,
+            }
+            for (checked, _), point_id in zip(writes, ids, strict=True)
+        ],
+    )
+
+
+async def delete_measure_data(
+    session: AsyncSession, actor: Actor, rows: Sequence[DeleteRowInput], options: IngestOptions
+) -> Receipt:
+    """Delete points by key: each leaves a tombstone (delta export) and a history row.
+
+    Same idempotency, atomicity, locking and audit as :func:`submit_measure_data`. A key with no
+    point counts as ``unchanged``. Team and measure need not be in a measure set any more.
+    """
+    call, replay = await _begin(session, Operation.DELETE, actor, rows, options)
+    if replay is not None:
+        return replay
+    receipt_row = await _open_receipt(session, call)
+    batch = _Batch()
+    for index, row in enumerate(rows):
+        _check_text(batch, index, row.stratum, None)
+    codes = [(row.team, row.measure, row.period, row.stratum) for row in rows]
+    resolved, _, _ = await _resolve_batch(session, call, batch, codes, future=False)
+    resolved = {index: c for index, c in resolved.items() if index not in batch.rejected}
+    locks = await _locks(
+        session, actor.sponsor_id, {checked.team.collaborative_id for checked in resolved.values()}
+    )
+    if not options.dry_run:
+        await _lock_teams(session, {checked.team.id for checked in resolved.values()})
+    existing = await _existing(session, actor.sponsor_id, [c.key for c in resolved.values()])
+    _check_locks(batch, resolved, locks, existing)
+    accepted = [c for index, c in sorted(resolved.items()) if index not in batch.rejected]
+    status = _status(call, len(accepted), len(batch.rejected))
+    counts: dict[str, int] = defaultdict(int)
+    if status is ReceiptStatus.REJECTED or (options.atomic and batch.rejected):
+        return await _close(session, call, receipt_row, batch, counts, status)
+    doomed = [(c, existing[c.key]) for c in accepted if c.key in existing]
+    counts["deleted"] = len(doomed)
+    counts["unchanged"] = len(accepted) - len(doomed)
+    if not options.dry_run and doomed:
+        await _write_deletions(session, call, doomed)
+    return await _close(session, call, receipt_row, batch, counts, status)
+
+
+async def _write_deletions(
+    session: AsyncSession, call: _Call, doomed: Sequence[tuple[_Checked, _Existing]]
+) -> None:
+    sponsor_id, client_id = call.actor.sponsor_id, call.actor.client_id
+    ids = [point.id for _, point in doomed]
+    for chunk in _chunks(ids):
+        await session.execute(
+            delete(DataPoint)
+            .where(DataPoint.sponsor_id == sponsor_id, DataPoint.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        insert(_table(DataPointTombstone)),
+        [
+            {
+                "sponsor_id": sponsor_id,
+                "id": point.id,
+                "team_id": checked.key[0],
+                "measure_id": checked.key[1],
+                "measure_version": point.measure_version,
+                "period": checked.key[2],
+                "stratum": checked.key[3],
+                "receipt_id": call.receipt_id,
+                "deleted_at": call.now,
+                "deleted_by": client_id,
+            }
+            for checked, point in doomed
+        ],
+    )
+    await session.execute(
+        insert(_table(DataPointHistory)),
+        [
+            {
+                "sponsor_id": sponsor_id,
+                "id": uuid.uuid4(),
+                "data_point_id": point.id,
+                "team_id": checked.key[0],
+                "measure_id": checked.key[1],
+                "period": checked.key[2],
+                "stratum": checked.key[3],
+                "action": "DELETE",
+                "before": point.values(),
+                "after": None,
+                "client_id": client_id,
+                "receipt_id": call.receipt_id,
+                "at": call.now,
+            }
+            for checked, point in doomed
+        ],
+    )

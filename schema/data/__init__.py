@@ -1,0 +1,1 @@
+"""Measure data exchange: submissions, deletions, receipts, the delta export, period locks."""

@@ -1,0 +1,330 @@
+"""Mutations: ``submitMeasureData`` and ``deleteMeasureData`` (scope data:write), ``lockPeriods``
+and ``unlockPeriods`` (scope admin).
+
+Data calls hand their rows to :mod:`db.ingest` unchanged: every per-row problem (a malformed
+period, a fractional count, NUL bytes...) becomes a conflict of that row in the receipt, so the
+row inputs are deliberately loose (``period: String!``, counts as ``Count``, any JSON number).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from db import ingest
+from db.errors import DomainError
+from db.ingest import DeleteRowInput, IngestOptions, RowInput
+from db.queries.data import lock_periods as lock_periods_row
+from db.queries.data import unlock_periods as unlock_periods_row
+from schema.collaboratives.types import Collaborative
+from schema.context import Info
+from schema.data.types import (
+    BatchTooLargeError,
+    IdempotencyMismatchError,
+    InProgressError,
+    LockPeriodsSuccess,
+    MeasureDataReceipt,
+    PeriodLock,
+    UnlockPeriodsSuccess,
+)
+from schema.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    ValidationError,
+    error_from_domain,
+)
+from schema.permissions import HasScope, require_principal
+from schema.principal import Principal
+from schema.scalars import Count, Period
+from schema.validation import check_text
+
+
+@strawberry.input(description="One data point to submit, naming team and measure by code.")
+class MeasureDataRowInput:
+    team: str = strawberry.field(description="Team code.")
+    measure: str = strawberry.field(description="Measure code.")
+    period: str = strawberry.field(
+        description="The month, 'YYYY-MM' (a malformed one is this row's INVALID_PERIOD)."
+    )
+    numerator: Count | None = strawberry.field(
+        default=None, description="Numerator (PROPORTION, RATE, RATIO; optional otherwise)."
+    )
+    denominator: Count | None = strawberry.field(
+        default=None, description="Denominator (PROPORTION, RATE, RATIO; optional otherwise)."
+    )
+    value: float | None = strawberry.field(
+        default=None,
+        description="The value (MEAN and COUNT measures); ignored for the other scorings.",
+    )
+    stratum: str = strawberry.field(
+        default="", description="Stratum (e.g. 'payer:medicaid'), '' for all patients; 64 max."
+    )
+    annotation: str | None = strawberry.field(
+        default=None, description="Note on the point (an event, a change tested); 2,000 max."
+    )
+
+
+@strawberry.input(description="A batch of data points to create or update.")
+class SubmitMeasureDataInput:
+    rows: list[MeasureDataRowInput] = strawberry.field(
+        description="The rows; at most the server's batch limit (10,000 by default)."
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Your key for this call (per client, kept at least 24 hours): the same key with the "
+            "same rows returns the first receipt and writes nothing; with other rows it is an "
+            "IDEMPOTENCY_MISMATCH. A REJECTED call does not keep its key."
+        ),
+    )
+    dry_run: bool = strawberry.field(
+        default=False, description="Run every check and return the receipt; write nothing."
+    )
+    atomic: bool = strawberry.field(
+        default=True,
+        description="True: any rejected row rejects the batch. False: valid rows are written.",
+    )
+
+
+@strawberry.input(description="The key of a data point to delete.")
+class MeasureDataKeyInput:
+    team: str = strawberry.field(description="Team code.")
+    measure: str = strawberry.field(description="Measure code.")
+    period: str = strawberry.field(description="The month, 'YYYY-MM'.")
+    stratum: str = strawberry.field(default="", description="Stratum; '' for all patients.")
+
+
+@strawberry.input(description="Data points to delete (they leave tombstones in the delta export).")
+class DeleteMeasureDataInput:
+    rows: list[MeasureDataKeyInput] = strawberry.field(description="The points' keys.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="Your key for this call, as in submitMeasureData."
+    )
+    dry_run: bool = strawberry.field(
+        default=False, description="Run every check and return the receipt; delete nothing."
+    )
+    atomic: bool = strawberry.field(
+        default=True,
+        description="True: any rejected row rejects the batch. False: valid rows are deleted.",
+    )
+
+
+@strawberry.input(description="Lock a collaborative's periods through a month.")
+class LockPeriodsInput:
+    collaborative: str = strawberry.field(description="Code of the collaborative.")
+    through: Period = strawberry.field(
+        description="Last month to lock; every earlier month is locked too."
+    )
+
+
+@strawberry.input(description="Unlock a collaborative's periods.")
+class UnlockPeriodsInput:
+    collaborative: str = strawberry.field(description="Code of the collaborative.")
+    through: Period | None = strawberry.field(
+        default=None,
+        description=(
+            "Keep the months up to this one locked and open the later ones; omitted: open "
+            "every month."
+        ),
+    )
+
+
+SubmitMeasureDataResult = Annotated[
+    MeasureDataReceipt
+    | ValidationError
+    | ForbiddenError
+    | BatchTooLargeError
+    | IdempotencyMismatchError
+    | InProgressError,
+    strawberry.union("SubmitMeasureDataResult"),
+]
+DeleteMeasureDataResult = Annotated[
+    MeasureDataReceipt
+    | ValidationError
+    | ForbiddenError
+    | BatchTooLargeError
+    | IdempotencyMismatchError
+    | InProgressError,
+    strawberry.union("DeleteMeasureDataResult"),
+]
+LockPeriodsResult = Annotated[
+    LockPeriodsSuccess | NotFoundError | ValidationError,
+    strawberry.union("LockPeriodsResult"),
+]
+UnlockPeriodsResult = Annotated[
+    UnlockPeriodsSuccess | NotFoundError | ValidationError,
+    strawberry.union("UnlockPeriodsResult"),
+]
+
+DataCallError = (
+    ValidationError
+    | ForbiddenError
+    | BatchTooLargeError
+    | IdempotencyMismatchError
+    | InProgressError
+)
+
+
+def _options(
+    info: Info, principal: Principal, *, key: str | None, dry_run: bool, atomic: bool
+) -> IngestOptions:
+    return IngestOptions(
+        atomic=atomic,
+        dry_run=dry_run,
+        idempotency_key=key,
+        team_ids=principal.team_ids if principal.is_team_bound else None,
+        source="graphql",
+        max_rows=info.context.limits.max_batch_rows,
+    )
+
+
+def _error(exc: DomainError) -> DataCallError:
+    """The union member of an ingest failure."""
+    if isinstance(exc, ingest.BatchTooLarge):
+        return BatchTooLargeError.from_domain(exc)
+    if isinstance(exc, ingest.IdempotencyMismatch):
+        return IdempotencyMismatchError.from_domain(exc)
+    if isinstance(exc, ingest.InProgress):
+        return InProgressError.from_domain(exc)
+    error = error_from_domain(exc)
+    if isinstance(error, ValidationError):
+        return error
+    return ValidationError(message=error.message, code=error.code, field=error.field)
+
+
+def _unbound(principal: Principal) -> ForbiddenError | None:
+    """A team-bound client without any team may not write at all."""
+    if principal.is_team_bound and not principal.team_ids:
+        return ForbiddenError(
+            message="this client is bound to no team, so it may not write data", code="FORBIDDEN"
+        )
+    return None
+
+
+@strawberry.type
+class DataMutations:
+    @strawberry.mutation(
+        description=(
+            "Create or update data points in one transaction and answer a receipt that counts "
+            "created, updated, unchanged and rejected rows and explains every rejection."
+        ),
+        permission_classes=[HasScope("data:write")],
+    )
+    async def submit_measure_data(
+        self, info: Info, input: SubmitMeasureDataInput
+    ) -> SubmitMeasureDataResult:
+        principal = require_principal(info)
+        forbidden = _unbound(principal)
+        if forbidden is not None:
+            return forbidden
+        rows = [
+            RowInput(
+                team=row.team,
+                measure=row.measure,
+                period=row.period,
+                numerator=row.numerator,
+                denominator=row.denominator,
+                value=row.value,
+                stratum=row.stratum,
+                annotation=row.annotation,
+            )
+            for row in input.rows
+        ]
+        options = _options(
+            info, principal, key=input.idempotency_key, dry_run=input.dry_run, atomic=input.atomic
+        )
+        try:
+            async with info.context.db.begin() as session:
+                receipt = await ingest.submit_measure_data(
+                    session, info.context.actor(), rows, options
+                )
+        except DomainError as exc:
+            return _error(exc)
+        return MeasureDataReceipt.from_receipt(receipt)
+
+    @strawberry.mutation(
+        description=(
+            "Delete data points by key in one transaction; each leaves a tombstone in the delta "
+            "export and its values in the history. Answers a receipt (`deleted` counts them)."
+        ),
+        permission_classes=[HasScope("data:write")],
+    )
+    async def delete_measure_data(
+        self, info: Info, input: DeleteMeasureDataInput
+    ) -> DeleteMeasureDataResult:
+        principal = require_principal(info)
+        forbidden = _unbound(principal)
+        if forbidden is not None:
+            return forbidden
+        rows = [
+            DeleteRowInput(
+                team=row.team, measure=row.measure, period=row.period, stratum=row.stratum
+            )
+            for row in input.rows
+        ]
+        options = _options(
+            info, principal, key=input.idempotency_key, dry_run=input.dry_run, atomic=input.atomic
+        )
+        try:
+            async with info.context.db.begin() as session:
+                receipt = await ingest.delete_measure_data(
+                    session, info.context.actor(), rows, options
+                )
+        except DomainError as exc:
+            return _error(exc)
+        return MeasureDataReceipt.from_receipt(receipt)
+
+    @strawberry.mutation(
+        description=(
+            "Lock a collaborative's periods through a month (the approval step): submissions "
+            "and deletions for locked months are rejected with PERIOD_LOCKED. A lock only "
+            "moves forward here; unlockPeriods moves it back."
+        ),
+        permission_classes=[HasScope("admin")],
+    )
+    async def lock_periods(self, info: Info, input: LockPeriodsInput) -> LockPeriodsResult:
+        try:
+            check_text(input.collaborative, "collaborative", max_length=64, required=True)
+            async with info.context.db.begin() as session:
+                outcome = await lock_periods_row(
+                    session,
+                    info.context.actor(),
+                    collaborative_code=input.collaborative,
+                    through=input.through,
+                )
+        except DomainError as exc:
+            error = error_from_domain(exc)
+            assert not isinstance(error, ConflictError), "locking has no unique key to hit"
+            return error
+        assert outcome.lock is not None
+        return LockPeriodsSuccess(
+            collaborative=Collaborative.from_model(outcome.collaborative),
+            lock=PeriodLock.from_model(outcome.lock),
+            changed=outcome.changed,
+        )
+
+    @strawberry.mutation(
+        description="Unlock a collaborative's periods, all of them or those after a month.",
+        permission_classes=[HasScope("admin")],
+    )
+    async def unlock_periods(self, info: Info, input: UnlockPeriodsInput) -> UnlockPeriodsResult:
+        try:
+            check_text(input.collaborative, "collaborative", max_length=64, required=True)
+            async with info.context.db.begin() as session:
+                outcome = await unlock_periods_row(
+                    session,
+                    info.context.actor(),
+                    collaborative_code=input.collaborative,
+                    through=input.through,
+                )
+        except DomainError as exc:
+            error = error_from_domain(exc)
+            assert not isinstance(error, ConflictError), "unlocking has no unique key to hit"
+            return error
+        return UnlockPeriodsSuccess(
+            collaborative=Collaborative.from_model(outcome.collaborative),
+            lock=PeriodLock.from_model(outcome.lock) if outcome.lock is not None else None,
+            changed=outcome.changed,
+        )
