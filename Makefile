@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-fast lint format typecheck pytest schema check-migrations clean
+.PHONY: install run test test-fast lint format typecheck pytest schema check-migrations clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,10 +34,16 @@ format: install
 	$(BIN)/ruff check --fix .
 
 typecheck: install
-	$(BIN)/mypy --strict api schema db analytics tests
+	$(BIN)/mypy --strict api schema db analytics tests bench
 
 pytest: install
 	$(BIN)/pytest
+
+bench: install ## full benchmark vs the raw-SQL floor (scale 1; COLLABX_BENCH_POSTGRES_URL)
+	$(BIN)/python -m bench
+
+bench-quick: install ## the benchmark in under 3 minutes (scale 0.05, fewer requests)
+	$(BIN)/python -m bench --quick
 
 schema: install ## regenerate the committed SDL
 	$(BIN)/collabx export-schema --output schema/schema.graphql

@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from api.auth.endpoints import jwks_endpoint, metadata_endpoint, token_endpoint
 from api.auth.external import ExternalKeys
 from api.auth.keys import KeyStore
 from api.auth.middleware import BearerAuthMiddleware
+from api.availability import UnavailableMiddleware
+from api.export import export_routes
+from api.fhir import fhir_routes
 from api.graphql import CollabXGraphQL
 from api.health import healthz, readyz
 from api.limits import SizeLimitMiddleware
+from api.live import start_live, stop_live
+from api.logs import AccessLogMiddleware
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestIdMiddleware
+from api.ratelimit import RateLimiter, rate_limited_token_endpoint
 from api.settings import Settings
 from api.state import AppState
+from db.availability import is_unavailable
 from db.sessions import create_engine, create_sessionmaker
+
+logger = logging.getLogger("collabx.app")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -48,18 +58,39 @@ def create_app(settings: Settings) -> Starlette:
             sessionmaker=sessionmaker,
             keys=keys,
             external_keys=external,
+            metrics=metrics,
+            rate_limiter=RateLimiter.from_settings(
+                settings, on_limited=lambda endpoint: metrics.rate_limited.labels(endpoint).inc()
+            ),
         )
         try:
-            await keys.load()
+            try:
+                await keys.load()
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                # Start anyway: /readyz says 503 and the keys load on first use.
+                logger.warning("database unreachable at start-up (%s)", type(exc).__name__)
+            await start_live(state)
             app.state.collabx = state
+            metrics.bind_engine(engine)
             graphql.bind(state)
             yield
         finally:
+            await stop_live(state)
+            metrics.bind_engine(None)
+            if state.rate_limiter is not None:
+                await state.rate_limiter.close()
             await engine.dispose()
 
     graphql = _LazyGraphQL()
     metrics = Metrics()
-    middleware = [Middleware(RequestIdMiddleware), Middleware(MetricsMiddleware, metrics=metrics)]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(UnavailableMiddleware),
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -81,13 +112,16 @@ def create_app(settings: Settings) -> Starlette:
     )
     middleware.append(Middleware(BearerAuthMiddleware))
     routes = [
-        Route("/oauth/token", token_endpoint, methods=["POST"]),
+        Route("/oauth/token", rate_limited_token_endpoint(token_endpoint), methods=["POST"]),
         Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", metadata_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
+        *fhir_routes(),
+        *export_routes(),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
     app.state.metrics = metrics

@@ -10,16 +10,26 @@ audit in tests/api/test_graphql_over_http.py):
 * POST bodies must be ``application/json`` (UTF-8) — else 415; malformed JSON, a body that is
   not an object, a batch (JSON array), a missing ``query`` or parameters of the wrong type
   answer 400; a mutation over GET answers 405 with ``Allow: POST``;
-* every HTTP error has a JSON body ``{"errors": [{"message", "extensions": {"code"}}]}``.
+* every HTTP error has a JSON body ``{"errors": [{"message", "extensions": {"code"}}]}``;
+* JSON bodies are strict: ``NaN`` and ``Infinity`` (which Python's parser accepts), an object
+  with a duplicate key (parsers disagree on which one wins) and text that is not Unicode (a lone
+  surrogate escape such as ``"\\ud800"``, which no database can store) are 400.
+
+Before a request runs, its operation is parsed once more to charge the client's rate-limit
+bucket by query cost (api/ratelimit.py: 429 with ``Retry-After``, code ``RATE_LIMITED``) and to
+name the operation for metrics and the access log. A database outage in a resolver
+(``SERVICE_UNAVAILABLE``, see schema/masking.py) answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -28,12 +38,15 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from api.metrics import GraphQLOperation
 from api.settings import Settings
 from api.state import AppState
+from api.subscriptions import CollabXTransportWSHandler, connection_id
 from schema.context import Context, Limits
-from schema.limits import QueryLimits
+from schema.limits import QueryLimits, expanded_fields, operation_costs
 from schema.loaders import Loaders
 from schema.principal import Principal
 from schema.schema import build_schema
@@ -47,7 +60,82 @@ _CODES = {
     405: "METHOD_NOT_ALLOWED",
     413: "BODY_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
 }
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+UNAVAILABLE_RETRY_AFTER = "1"
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _BadJson(ValueError):
+    """JSON that Python would accept but we do not; ``str(exc)`` says why."""
+
+
+def _no_constant(name: str) -> object:
+    """``json.loads`` hook: NaN, Infinity and -Infinity are not JSON (RFC 8259)."""
+    raise _BadJson(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: an object may not name a key twice."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _BadJson(f"the key {key[:40]!r} appears twice in one object")
+            seen.add(key)
+    return result
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    """Whether any string in ``value`` (keys included) holds an unpaired UTF-16 surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
+
+
+def _operation_record(scope: Scope) -> GraphQLOperation:
+    """The request's operation record in ``scope["state"]`` (created on first use)."""
+    state = scope.setdefault("state", {})
+    record = state.get("graphql")
+    if not isinstance(record, GraphQLOperation):
+        record = state["graphql"] = GraphQLOperation()
+    return record
+
+
+def _unavailable(response_data: GraphQLHTTPResponse) -> bool:
+    """Whether a response reports a database outage (SERVICE_UNAVAILABLE)."""
+    for error in response_data.get("errors") or ():
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == SERVICE_UNAVAILABLE:
+            return True
+    return False
+
+
+def _outcome(result: ExecutionResult) -> str:
+    """How a GraphQL result went, for metrics and the access log."""
+    errors = result.errors or []
+    if not errors:
+        return "success"
+    codes = {(error.extensions or {}).get("code") for error in errors}
+    if SERVICE_UNAVAILABLE in codes:
+        return "unavailable"
+    if "INTERNAL_SERVER_ERROR" in codes:
+        return "error"
+    if result.data is None and all(error.path is None for error in errors):
+        return "rejected"
+    return "partial"
 
 
 class GraphQLHTTPError(Exception):
@@ -142,18 +230,33 @@ class _SubResponse(Response):
 
 
 class CollabXGraphQL(GraphQL[Context, None]):
-    """GraphQL over HTTP; the principal comes from the bearer middleware."""
+    """GraphQL over HTTP (the principal comes from the bearer middleware) and subscriptions over
+    WebSocket (graphql-transport-ws, authenticated on connection_init: api/subscriptions.py)."""
+
+    graphql_transport_ws_handler_class = CollabXTransportWSHandler
 
     def __init__(self, state: AppState) -> None:
         settings = state.settings
+        self._query_limits = query_limits(settings)
+        schema = build_schema(self._query_limits)
         super().__init__(
-            build_schema(query_limits(settings)),
+            schema,
             graphql_ide="graphiql" if settings.debug else None,
             allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.ws_connection_init_timeout_seconds
+            ),
+            max_subscriptions_per_connection=None,  # counted by the handler, with a code
+            allowed_origins=settings.cors_origins,
         )
+        self.state = state
+        self._graphql_schema = schema._schema
         self._state = state
         self._limits = Limits(
-            max_page_size=settings.max_page_size, max_batch_rows=settings.max_batch_rows
+            max_page_size=settings.max_page_size,
+            max_batch_rows=settings.max_batch_rows,
+            webhook_allow_private=settings.webhook_allow_private,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -162,6 +265,7 @@ class CollabXGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         media_type = negotiate(request.headers.get("accept", ""))
+        _operation_record(scope)
         try:
             response = await self.run(request)
         except GraphQLHTTPError as exc:
@@ -184,7 +288,9 @@ class CollabXGraphQL(GraphQL[Context, None]):
             db=self._state.sessionmaker,
             loaders=Loaders(self._state.sessionmaker, principal.sponsor_id if principal else None),
             limits=self._limits,
-            request_id=request_id,
+            request_id=request_id or connection_id(),
+            ingest_observer=self._state.metrics,
+            events=self._state.events,
         )
 
     async def get_root_value(self, request: Request | WebSocket) -> Any:
@@ -197,6 +303,8 @@ class CollabXGraphQL(GraphQL[Context, None]):
         """The GraphQL request of a GET query string or a POST JSON object, or a 4xx."""
         if request.method == "GET":
             data: object = self.parse_query_params(request.query_params)
+            if _has_lone_surrogate(data):
+                raise GraphQLHTTPError(400, "The request holds text that is not valid Unicode.")
         else:
             data = await self._json_body(request)
         if isinstance(data, list):
@@ -241,9 +349,18 @@ class CollabXGraphQL(GraphQL[Context, None]):
         if not body.strip():
             raise GraphQLHTTPError(400, "The request body is empty: send {query, variables}.")
         try:
-            return json.loads(body.decode("utf-8"))
+            data = json.loads(
+                body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_keys
+            )
+        except _BadJson as exc:
+            raise GraphQLHTTPError(400, f"The request body is not valid JSON: {exc}.") from exc
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise GraphQLHTTPError(400, "The request body is not valid JSON.") from exc
+        if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+            raise GraphQLHTTPError(
+                400, "The request body holds text that is not valid Unicode (a lone surrogate)."
+            )
+        return data
 
     async def execute_single(
         self,
@@ -254,7 +371,17 @@ class CollabXGraphQL(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """strawberry's, with 405 for mutations over GET and unknown operations as errors."""
+        """strawberry's, with 405 for mutations over GET and unknown operations as errors,
+        after naming the operation and charging its cost to the client's rate limit.
+        Subscriptions are a request error here: they are served over WebSocket."""
+        await self._charge(request, request_data)
+        if _operation_record(request.scope).type == "subscription":
+            error = GraphQLError(
+                "Subscriptions are served over WebSocket: connect to /graphql with the "
+                "graphql-transport-ws protocol.",
+                extensions={"code": "OPERATION_NOT_ALLOWED"},
+            )
+            return ExecutionResult(data=None, errors=[error])
         try:
             return await super().execute_single(
                 request, request_adapter, sub_response, context, root_value, request_data
@@ -274,11 +401,74 @@ class CollabXGraphQL(GraphQL[Context, None]):
                 return ExecutionResult(data=None, errors=[error])
             raise
 
+    def _analyse(self, request_data: GraphQLRequestData) -> tuple[str | None, str, int]:
+        """(operation name, type, cost) of the operation a request selects; cost 1 when it
+        cannot be told (the request fails later with a proper error)."""
+        name = request_data.operation_name
+        if not request_data.query:
+            return name, "unknown", 1
+        try:
+            document = parse(request_data.query, max_tokens=self._query_limits.max_tokens or None)
+        except GraphQLError:
+            return name, "unknown", 1
+        operations = [
+            definition
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        ]
+        if name is not None:
+            chosen = [op for op in operations if op.name is not None and op.name.value == name]
+        else:
+            chosen = operations if len(operations) == 1 else []
+        if len(chosen) != 1:
+            return name, "unknown", 1
+        operation = chosen[0]
+        name = operation.name.value if operation.name is not None else None
+        bound = self._query_limits.max_expanded_fields
+        if bound and expanded_fields(document) > bound:
+            return name, operation.operation.value, 1  # refused before anything runs
+        costs = operation_costs(
+            self._graphql_schema, document, request_data.variables, self._query_limits
+        )
+        cost = next((cost for op, cost in costs if op is operation), 1)
+        maximum = self._query_limits.max_cost
+        if maximum and cost > maximum:
+            cost = 1  # refused by the cost limit before anything runs: charged as a request
+        return name, operation.operation.value, max(1, cost)
+
+    async def _charge(self, request: Request, request_data: GraphQLRequestData) -> None:
+        """Name the operation; charge its cost; 429 when the client's bucket is empty."""
+        record = _operation_record(request.scope)
+        record.name, record.type, record.cost = self._analyse(request_data)
+        limiter = self._state.rate_limiter
+        if limiter is None:
+            return
+        principal: Principal | None = request.scope.get("state", {}).get("principal")
+        client = (
+            principal.client_id
+            if principal
+            else f"ip:{request.client.host if request.client else ''}"
+        )
+        decision = await limiter.charge_graphql(client, record.cost)
+        if not decision.allowed:
+            record.outcome = "rate_limited"
+            seconds = decision.retry_after_seconds
+            raise GraphQLHTTPError(
+                429,
+                f"Rate limit exceeded: this request costs {record.cost} and the client's "
+                f"bucket of {limiter.graphql.capacity:g} (refilling "
+                f"{limiter.graphql.refill_per_second:g} per second) holds "
+                f"{int(decision.remaining)}; retry in {seconds} s.",
+                code="RATE_LIMITED",
+                headers={"Retry-After": str(seconds)},
+            )
+
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         """For GraphQL-response clients a request error (nothing ran: no error has a path) has
         no ``data`` entry, and so answers 400; application/json clients keep ``data: null``."""
+        _operation_record(request.scope).outcome = _outcome(result)
         response = await super().process_result(request, result)
         request_error = result.data is None and all(e.path is None for e in result.errors or [])
         if request_error and result.errors and _wants_graphql_response(request):
@@ -290,13 +480,17 @@ class CollabXGraphQL(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        """200, or 400 for a request error when the client accepts the GraphQL media type."""
+        """200, or 400 for a request error when the client accepts the GraphQL media type, or
+        503 with ``Retry-After`` when the database was unavailable (the client may retry)."""
         media_type = sub_response.negotiated if isinstance(sub_response, _SubResponse) else JSON
         status = 200
         if media_type == GRAPHQL_RESPONSE_JSON and (
             not isinstance(response_data, dict) or "data" not in response_data
         ):
             status = 400
+        if isinstance(response_data, dict) and _unavailable(response_data):
+            status = 503
+            sub_response.headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
         response = Response(
             self.encode_json(response_data),
             status_code=status,

@@ -7,7 +7,7 @@ passed down explicitly; nothing reads the environment anywhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     max_batch_rows: int = Field(default=10_000, ge=1)
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
+    # `collabx serve` freezes start-up objects out of the GC and raises the gen-0 threshold
+    # (api/cli.py _tune_gc): big dashboard responses otherwise spend ~40 % of CPU in the GC.
+    gc_tuning: bool = True
     # Query limits (0 switches one off); errors answer extensions.code QUERY_TOO_COMPLEX.
     max_query_depth: int = Field(default=10, ge=0)
     max_query_aliases: int = Field(default=15, ge=0)
@@ -51,6 +54,31 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_fhir_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    # Rate limits (token buckets, api/ratelimit.py): GraphQL charged by query cost per client;
+    # failed token requests per client id and per IP. 429 with Retry-After when empty.
+    rate_limit_enabled: bool = True
+    rate_limit_capacity: int = Field(default=200_000, ge=1)
+    rate_limit_refill_per_second: float = Field(default=2_000.0, gt=0)
+    rate_limit_token_capacity: int = Field(default=10, ge=1)
+    rate_limit_token_ip_capacity: int = Field(default=100, ge=1)
+    rate_limit_token_refill_per_second: float = Field(default=0.1, gt=0)
+    # Shared rate-limit buckets for several API processes (else in-process).
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "collabx:rl:"
+    # Log lines: one JSON object per line (default) or plain text.
+    log_format: Literal["json", "text"] = "json"
+
+    # Subscriptions over WebSocket (graphql-transport-ws on /graphql, api/subscriptions.py).
+    ws_connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    ws_max_subscriptions: int = Field(default=20, ge=1)
+    ws_reauth_seconds: float = Field(default=5.0, ge=0)
+    # Webhooks (api/webhooks.py): SSRF protection, retries with exponential backoff.
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = Field(default=8, ge=1, le=30)
+    webhook_retry_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_poll_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth.external import ExternalKeys
 from api.auth.keys import KeyStore
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.metrics import Metrics
+    from api.ratelimit import RateLimiter
+    from api.webhooks import WebhookDispatcher
+    from db.live import LiveEvents
 
 
 @dataclass
@@ -20,3 +27,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     keys: KeyStore
     external_keys: ExternalKeys | None
+    metrics: Metrics | None = None
+    rate_limiter: RateLimiter | None = None
+    events: LiveEvents | None = None
+    webhooks: WebhookDispatcher | None = None

@@ -109,6 +109,9 @@ class DemoSummary:
     measures: int
     data_points: int
     resources: int
+    pdsa_cycles: int = 0
+    assessments: int = 0
+    survey_responses: int = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -2041,10 +2044,14 @@ async def seed_demo(session: AsyncSession, *, today: date | None = None) -> Demo
     )
     if present is not None:
         return DemoSummary(False, 0, 0, 0, 0, 0, 0)
-    rows = build_demo_rows(today or date.today())
+    today = today or date.today()
+    rows = build_demo_rows(today)
     for model in INSERT_ORDER:
         if rows[model]:
             await session.execute(insert(model), rows[model])  # one executemany per table
+    from db.demo_content import seed_demo_content  # it builds on this module's specifications
+
+    content = await seed_demo_content(session, today=today)
     return DemoSummary(
         created=True,
         sponsors=len(rows[Sponsor]),
@@ -2053,4 +2060,7 @@ async def seed_demo(session: AsyncSession, *, today: date | None = None) -> Demo
         measures=len(rows[Measure]),
         data_points=len(rows[DataPoint]),
         resources=len(rows[Resource]),
+        pdsa_cycles=content.pdsa_cycles,
+        assessments=content.assessments,
+        survey_responses=content.survey_responses,
     )

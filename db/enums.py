@@ -116,6 +116,54 @@ class CareModelDomain(enum.StrEnum):
     CLINICAL_INFORMATION_SYSTEMS = "CLINICAL_INFORMATION_SYSTEMS"
 
 
+class PdsaAct(enum.StrEnum):
+    """The decision that ends a PDSA cycle (the "Act" step)."""
+
+    ADOPT = "ADOPT"
+    ADAPT = "ADAPT"
+    ABANDON = "ABANDON"
+    EXPAND = "EXPAND"
+
+
+class PdsaStatus(enum.StrEnum):
+    """Where a PDSA cycle is: derived from what has been recorded, never stored."""
+
+    PLANNED = "PLANNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+class AssessmentRater(enum.StrEnum):
+    """Who scored a team on the IHI Assessment Scale: collaborative faculty or the team itself."""
+
+    FACULTY = "FACULTY"
+    SELF = "SELF"
+
+
+class SurveyWave(enum.StrEnum):
+    """When a team answered a survey instrument; DATED waves are identified by their date."""
+
+    BASELINE = "BASELINE"
+    MIDPOINT = "MIDPOINT"
+    FINAL = "FINAL"
+    DATED = "DATED"
+
+
+class WebhookEventType(enum.StrEnum):
+    """What a webhook can be told about (the subscriptions of the same names)."""
+
+    MEASURE_DATA_SUBMITTED = "MEASURE_DATA_SUBMITTED"
+    SIGNAL_DETECTED = "SIGNAL_DETECTED"
+
+
+class WebhookDeliveryStatus(enum.StrEnum):
+    """Where one webhook delivery is: waiting for (another) attempt, or done either way."""
+
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 ALL_SCOPES: tuple[str, ...] = (
     "program:read",
     "program:write",

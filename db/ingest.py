@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import CODE_LENGTH, Base, utcnow
 from db.enums import DataPointStatus, Scoring
 from db.errors import DomainError, InvalidInput
+from db.events import ChangeKind, DataChange, MeasureDataEvent, publish
 from db.models import (
     CollaborativeMeasure,
     DataPoint,
@@ -1114,7 +1115,45 @@ async def submit_measure_data(
             writes.append((checked, point))
     if not options.dry_run and writes:
         await _write_points(session, call, writes)
+        kinds = [(c, ChangeKind.CREATED if p is None else ChangeKind.UPDATED) for c, p in writes]
+        await _announce(session, call, status, rows, kinds)
     return await _close(session, call, receipt_row, batch, counts, status)
+
+
+async def _announce(
+    session: AsyncSession,
+    call: _Call,
+    status: ReceiptStatus,
+    rows: Sequence[RowInput] | Sequence[DeleteRowInput],
+    changed: Sequence[tuple[_Checked, ChangeKind]],
+) -> None:
+    """Tell live subscribers what changed; :func:`db.events.publish` delivers it at commit."""
+    changes = tuple(
+        DataChange(
+            team_id=checked.team.id,
+            team_code=rows[checked.index].team,
+            collaborative_id=checked.team.collaborative_id,
+            measure_id=checked.key[1],
+            measure_code=rows[checked.index].measure,
+            period=checked.key[2],
+            stratum=checked.key[3],
+            kind=kind,
+        )
+        for checked, kind in changed
+    )
+    await publish(
+        session,
+        MeasureDataEvent(
+            sponsor_id=call.actor.sponsor_id,
+            receipt_id=call.receipt_id,
+            client_id=call.actor.client_id,
+            operation=call.operation.value,
+            status=status.value,
+            at=call.now,
+            collaborative_ids=frozenset(change.collaborative_id for change in changes),
+            changes=changes,
+        ),
+    )
 
 
 def _after(checked: _Checked) -> dict[str, Any]:
@@ -1326,6 +1365,8 @@ async def delete_measure_data(
     counts["unchanged"] = len(accepted) - len(doomed)
     if not options.dry_run and doomed:
         await _write_deletions(session, call, doomed)
+        kinds = [(checked, ChangeKind.DELETED) for checked, _ in doomed]
+        await _announce(session, call, status, rows, kinds)
     return await _close(session, call, receipt_row, batch, counts, status)
 
 

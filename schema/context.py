@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -15,7 +15,21 @@ from db.queries.audit import Actor
 from schema.principal import Principal
 
 if TYPE_CHECKING:
+    from db.live import LiveEvents
+    from db.queries.data import Receipt
     from schema.loaders import Loaders
+
+
+class IngestObserver(Protocol):
+    """Told about every measure data call (the edge counts them in its metrics)."""
+
+    def observe_receipt(self, source: str, receipt: Receipt) -> None:
+        """A call answered ``receipt``."""
+        ...
+
+    def observe_ingest_error(self, source: str, code: str) -> None:
+        """A call was refused as a whole with ``code``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,8 @@ class Limits:
 
     max_page_size: int = 100
     max_batch_rows: int = 10_000
+    webhook_allow_private: bool = False
+    """Webhook URLs may reach private and loopback addresses (COLLABX_WEBHOOK_ALLOW_PRIVATE)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,9 @@ class Context:
     loaders: Loaders
     limits: Limits
     request_id: str
+    ingest_observer: IngestObserver | None = None
+    events: LiveEvents | None = None
+    """The process's live events (subscriptions); None where nothing publishes them."""
 
     def actor(self) -> Actor:
         """The audit actor of this request (the principal must exist)."""

@@ -27,3 +27,11 @@ ResourceKind = strawberry.enum(enums.ResourceKind, description="Kind of catalog 
 CareModelDomain = strawberry.enum(
     enums.CareModelDomain, description="Domain of the Care Model (Wagner's Chronic Care Model)."
 )
+PdsaAct = strawberry.enum(enums.PdsaAct, description="The decision that ends a PDSA cycle.")
+PdsaStatus = strawberry.enum(
+    enums.PdsaStatus, description="Where a PDSA cycle is (derived from what is recorded)."
+)
+AssessmentRater = strawberry.enum(
+    enums.AssessmentRater, description="Who scored a team on the IHI Assessment Scale."
+)
+SurveyWave = strawberry.enum(enums.SurveyWave, description="When a team answered a survey.")

@@ -27,9 +27,34 @@ from db.models import (
     Team,
     TeamMember,
 )
-from db.queries import catalog, collaboratives, data, measures, series, sponsors, teams
+from db.models.content import (
+    Assessment,
+    ChangeConcept,
+    ChangeIdea,
+    Instrument,
+    InstrumentVersion,
+    PdsaCycle,
+    SurveyResponse,
+)
+from db.models.webhooks import Webhook, WebhookDelivery
+from db.queries import (
+    aggregates,
+    catalog,
+    collaboratives,
+    content,
+    data,
+    instruments,
+    measures,
+    series,
+    sponsors,
+    teams,
+    webhooks,
+)
+from db.queries.aggregates import ScorecardInputs, ScorecardKey
 from db.queries.catalog import CollaborativeResourcesKey
+from db.queries.content import CollaborativePeriod, TeamMeasure
 from db.queries.data import ExportedPoint
+from db.queries.instruments import VersionStructure
 from db.queries.measures import MeasureSetEntry, VersionedMeasure
 from db.queries.paging import Page
 from db.queries.series import Series, SeriesKey
@@ -106,8 +131,79 @@ class Loaders:
         self.series_by_key: DataLoader[SeriesKey, list[Series]] = self._loader(
             lambda s, keys: series.series_by_keys(s, sid, keys)
         )
+        # Keyed by (collaborative, period or None for the latest): totals and team values.
+        self.scorecard_inputs_by_key: DataLoader[ScorecardKey, ScorecardInputs] = self._loader(
+            lambda s, keys: aggregates.scorecard_inputs_by_keys(s, sid, keys)
+        )
         self.data_point_by_id: DataLoader[uuid.UUID, ExportedPoint | None] = self._loader(
             lambda s, ids: data.data_points_by_ids(s, sid, ids)
+        )
+        # Improvement content: change packages, PDSA cycles, assessments, instruments, surveys.
+        self.change_concepts_by_collaborative_id: DataLoader[uuid.UUID, list[ChangeConcept]] = (
+            self._loader(lambda s, ids: content.change_concepts_by_collaborative_ids(s, sid, ids))
+        )
+        self.change_concept_by_id: DataLoader[uuid.UUID, ChangeConcept | None] = self._loader(
+            lambda s, ids: content.change_concepts_by_ids(s, sid, ids)
+        )
+        self.change_ideas_by_concept_id: DataLoader[uuid.UUID, list[ChangeIdea]] = self._loader(
+            lambda s, ids: content.change_ideas_by_concept_ids(s, sid, ids)
+        )
+        self.change_idea_by_id: DataLoader[uuid.UUID, ChangeIdea | None] = self._loader(
+            lambda s, ids: content.change_ideas_by_ids(s, sid, ids)
+        )
+        self.resources_by_change_concept_id: DataLoader[uuid.UUID, list[Resource]] = self._loader(
+            lambda s, ids: content.resources_by_change_concept_ids(s, sid, ids)
+        )
+        self.resources_by_change_idea_id: DataLoader[uuid.UUID, list[Resource]] = self._loader(
+            lambda s, ids: content.resources_by_change_idea_ids(s, sid, ids)
+        )
+        self.pdsa_cycles_by_team_id: DataLoader[uuid.UUID, list[PdsaCycle]] = self._loader(
+            lambda s, ids: content.pdsa_cycles_by_team_ids(s, sid, ids)
+        )
+        self.pdsa_cycle_by_id: DataLoader[uuid.UUID, PdsaCycle | None] = self._loader(
+            lambda s, ids: content.pdsa_cycles_by_ids(s, sid, ids)
+        )
+        self.measure_ids_by_pdsa_cycle_id: DataLoader[uuid.UUID, list[uuid.UUID]] = self._loader(
+            lambda s, ids: content.measure_ids_by_pdsa_cycle_ids(s, sid, ids)
+        )
+        # Keyed by (team, measure): the cycles that mark a series, one statement per batch.
+        self.pdsa_cycles_by_team_measure: DataLoader[TeamMeasure, list[PdsaCycle]] = self._loader(
+            lambda s, keys: content.pdsa_cycles_by_team_measures(s, sid, keys)
+        )
+        self.assessments_by_team_id: DataLoader[uuid.UUID, list[Assessment]] = self._loader(
+            lambda s, ids: content.assessments_by_team_ids(s, sid, ids)
+        )
+        self.assessment_by_id: DataLoader[uuid.UUID, Assessment | None] = self._loader(
+            lambda s, ids: content.assessments_by_ids(s, sid, ids)
+        )
+        # Keyed by (collaborative, period): the month's scores of the collaborative's teams.
+        self.assessments_by_collaborative_period: DataLoader[
+            CollaborativePeriod, list[Assessment]
+        ] = self._loader(lambda s, keys: content.assessments_by_collaborative_periods(s, sid, keys))
+        self.instrument_by_id: DataLoader[uuid.UUID, Instrument | None] = self._loader(
+            lambda s, ids: instruments.instruments_by_ids(s, sid, ids)
+        )
+        self.instrument_versions_by_instrument_id: DataLoader[
+            uuid.UUID, list[InstrumentVersion]
+        ] = self._loader(lambda s, ids: instruments.versions_by_instrument_ids(s, sid, ids))
+        self.instrument_structure_by_version_id: DataLoader[uuid.UUID, VersionStructure | None] = (
+            self._loader(lambda s, ids: instruments.structures_by_version_ids(s, sid, ids))
+        )
+        self.survey_responses_by_team_id: DataLoader[uuid.UUID, list[SurveyResponse]] = (
+            self._loader(lambda s, ids: instruments.survey_responses_by_team_ids(s, sid, ids))
+        )
+        self.survey_response_by_id: DataLoader[uuid.UUID, SurveyResponse | None] = self._loader(
+            lambda s, ids: instruments.survey_responses_by_ids(s, sid, ids)
+        )
+        # Webhooks (admin): the webhook, its collaboratives, a delivery.
+        self.webhook_by_id: DataLoader[uuid.UUID, Webhook | None] = self._loader(
+            lambda s, ids: webhooks.webhooks_by_ids(s, sid, ids)
+        )
+        self.collaborative_ids_by_webhook_id: DataLoader[uuid.UUID, list[uuid.UUID]] = self._loader(
+            lambda s, ids: webhooks.collaborative_ids_by_webhook_ids(s, sid, ids)
+        )
+        self.webhook_delivery_by_id: DataLoader[uuid.UUID, WebhookDelivery | None] = self._loader(
+            lambda s, ids: webhooks.deliveries_by_ids(s, sid, ids)
         )
 
     def _loader(

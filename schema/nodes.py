@@ -16,6 +16,7 @@ import strawberry
 
 from schema.catalog.types import Resource
 from schema.collaboratives.types import Collaborative
+from schema.content_nodes import CONTENT_NODE_SCOPE, CONTENT_NODES
 from schema.context import Info
 from schema.data.types import DataPoint
 from schema.errors import forbidden, invalid_argument
@@ -25,6 +26,7 @@ from schema.node import Node
 from schema.permissions import require_principal
 from schema.sponsors.types import Person, Sponsor
 from schema.teams.types import Organization, Team
+from schema.webhooks.types import WEBHOOK_NODE_SCOPE, WEBHOOK_NODES
 
 MAX_NODES = 100
 """Most ids one ``nodes`` call may ask for (the max page size)."""
@@ -97,6 +99,8 @@ NODE_KINDS: dict[str, _NodeKind] = {
     "MeasureDefinition": _NodeKind("program:read", _measure_definition),
     "Resource": _NodeKind("catalog:read", _resource),
     "DataPoint": _NodeKind("data:read", _data_point),
+    **{name: _NodeKind(CONTENT_NODE_SCOPE, fetch) for name, fetch in CONTENT_NODES.items()},
+    **{name: _NodeKind(WEBHOOK_NODE_SCOPE, fetch) for name, fetch in WEBHOOK_NODES.items()},
 }
 """Every type ``node`` resolves, with the scope it needs."""
 

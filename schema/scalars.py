@@ -11,16 +11,23 @@ Parsing rejects anything else (month 01-12, year 1900-9999) so that a bad period
 validation error before any resolver runs, for variables and literals alike. The parser raises a
 ``GraphQLError`` with ``extensions.code = "VALIDATION"`` rather than a ``ValueError``: graphql-core
 keeps a ``ValueError`` as ``original_error``, and error masking would hide it.
+
+``DateTime`` is strawberry's, plus a range check: an offset that moves the instant out of the
+years 1-9999 in UTC (``9999-12-31T23:59:59-14:00``) is a VALIDATION error here instead of an
+``OverflowError`` when the value is converted to UTC for the database.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, NewType
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 Period = NewType("Period", str)
@@ -84,7 +91,23 @@ def serialize_count(value: Any) -> int:
     return value
 
 
+def parse_datetime(value: Any) -> datetime:
+    """strawberry's ISO 8601 parsing, refusing instants that cannot be expressed in UTC."""
+    assert DateTimeDefinition.parse_value is not None
+    parsed = DateTimeDefinition.parse_value(value)
+    assert isinstance(parsed, datetime)
+    try:
+        parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise GraphQLError(
+            "a DateTime lies between 0001-01-01 and 9999-12-31 in UTC",
+            extensions={"code": "VALIDATION"},
+        ) from None
+    return parsed
+
+
 SCALAR_MAP: Mapping[object, ScalarDefinition] = {
+    datetime: dataclasses.replace(DateTimeDefinition, parse_value=parse_datetime),
     Period: strawberry.scalar(
         name="Period",
         description="A calendar month written 'YYYY-MM' (e.g. '2024-03').",

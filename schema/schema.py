@@ -9,22 +9,31 @@ from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from schema import enums as registered_enums
+from schema.aggregates.queries import AggregateQueries
+from schema.assessments.mutations import AssessmentMutations, AssessmentQueries
 from schema.catalog.mutations import CatalogMutations
 from schema.catalog.queries import CatalogQueries
+from schema.change_package.mutations import ChangePackageMutations
 from schema.collaboratives.mutations import CollaborativeMutations
 from schema.collaboratives.queries import CollaborativeQueries
 from schema.data.mutations import DataMutations
 from schema.data.queries import DataQueries
+from schema.instruments.mutations import InstrumentMutations
+from schema.instruments.queries import InstrumentQueries
 from schema.limits import QueryLimits, QueryLimitsExtension
+from schema.live.subscriptions import LiveSubscriptions
 from schema.masking import MaskUnexpectedErrors
 from schema.measures.mutations import MeasureMutations
 from schema.measures.queries import MeasureQueries
 from schema.nodes import NodeQueries
+from schema.pdsa.mutations import PdsaMutations
 from schema.scalars import SCALAR_MAP
 from schema.sponsors.queries import SponsorQueries
 from schema.teams.mutations import TeamMutations
 from schema.teams.queries import TeamQueries
 from schema.text_guard import RejectNulBytes
+from schema.webhooks.mutations import WebhookMutations
+from schema.webhooks.queries import WebhookQueries
 
 
 @strawberry.type(description="Everything that can be read.")
@@ -36,14 +45,32 @@ class Query(
     CatalogQueries,
     TeamQueries,
     DataQueries,
+    AggregateQueries,
+    InstrumentQueries,
+    AssessmentQueries,
+    WebhookQueries,
 ):
     pass
 
 
 @strawberry.type(description="Everything that can be changed; one mutation is one transaction.")
 class Mutation(
-    CollaborativeMutations, MeasureMutations, CatalogMutations, TeamMutations, DataMutations
+    CollaborativeMutations,
+    MeasureMutations,
+    CatalogMutations,
+    TeamMutations,
+    DataMutations,
+    ChangePackageMutations,
+    PdsaMutations,
+    AssessmentMutations,
+    InstrumentMutations,
+    WebhookMutations,
 ):
+    pass
+
+
+@strawberry.type(description="Live updates over WebSocket (graphql-transport-ws on /graphql).")
+class Subscription(LiveSubscriptions):
     pass
 
 
@@ -66,6 +93,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
         ),

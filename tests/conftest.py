@@ -29,6 +29,7 @@ from tests.factories import Tenant, TenantFactory
 
 POSTGRES_URL_ENV = "COLLABX_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "COLLABX_REQUIRE_POSTGRES"
+REQUIRE_REDIS_ENV = "COLLABX_REQUIRE_REDIS"
 BACKENDS = ["sqlite", "postgresql"]
 TEST_ISSUER = "http://collabx.test"
 TEST_AUDIENCE = "collabx-test"
@@ -103,6 +104,11 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "audience": TEST_AUDIENCE,
         "debug": False,
         "demo": False,
+        # Webhook receivers in tests listen on 127.0.0.1, and retries must not take minutes.
+        "webhook_allow_private": True,
+        "webhook_retry_base_seconds": 0.05,
+        "webhook_max_attempts": 3,
+        "webhook_poll_seconds": 1.0,
     }
     values.update(overrides)
     return Settings.model_validate(values)
@@ -140,6 +146,7 @@ async def tenant(tenants: TenantFactory) -> Tenant:
 def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Keep a developer's COLLABX_* variables out of the tests' Settings."""
     for name in list(os.environ):
-        if name.startswith("COLLABX_") and name not in (POSTGRES_URL_ENV, REQUIRE_POSTGRES_ENV):
+        kept = (POSTGRES_URL_ENV, REQUIRE_POSTGRES_ENV, REQUIRE_REDIS_ENV)
+        if name.startswith("COLLABX_") and name not in kept:
             monkeypatch.delenv(name)
     yield

@@ -2,7 +2,9 @@
 
 A pure ASGI middleware. Open paths pass through without a principal; every other HTTP request
 needs a valid token of ours (or of the configured external provider) whose client still exists
-and is not revoked. The principal is put in ``scope["state"]["principal"]``.
+and is not revoked. The principal is put in ``scope["state"]["principal"]``. WebSocket
+connections pass through: they authenticate on ``connection_init`` with :func:`authenticate`
+(api/subscriptions.py).
 """
 
 from __future__ import annotations
@@ -154,9 +156,9 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            # No subscriptions are served yet; when they are, they authenticate on
-            # connection_init. Until then every websocket is refused.
-            await send({"type": "websocket.close", "code": 1008})
+            # Subscriptions authenticate on connection_init (api/subscriptions.py): browsers
+            # cannot send headers with a WebSocket handshake. Other paths have no route.
+            await self.app(scope, receive, send)
             return
         state: AppState = scope["app"].state.collabx
         if _is_open(scope, state):

@@ -4,6 +4,20 @@ from db.models.audit import AuditEvent
 from db.models.auth import Client, ClientTeam, SigningKey
 from db.models.catalog import Resource, ResourceCollaborative, ResourceTag
 from db.models.collaboratives import Collaborative, Phase, StaffAssignment
+from db.models.content import (
+    Assessment,
+    ChangeConcept,
+    ChangeConceptResource,
+    ChangeIdea,
+    ChangeIdeaResource,
+    Instrument,
+    InstrumentItem,
+    InstrumentSection,
+    InstrumentVersion,
+    PdsaCycle,
+    PdsaCycleMeasure,
+    SurveyResponse,
+)
 from db.models.data import DataPoint
 from db.models.exchange import (
     DataPointHistory,
@@ -15,9 +29,15 @@ from db.models.exchange import (
 from db.models.measures import CollaborativeMeasure, Measure, MeasureVersion
 from db.models.sponsors import Person, Sponsor
 from db.models.teams import Organization, Team, TeamMember
+from db.models.webhooks import Webhook, WebhookCollaborative, WebhookDelivery
 
 __all__ = [
+    "Assessment",
     "AuditEvent",
+    "ChangeConcept",
+    "ChangeConceptResource",
+    "ChangeIdea",
+    "ChangeIdeaResource",
     "Client",
     "ClientTeam",
     "Collaborative",
@@ -26,10 +46,16 @@ __all__ = [
     "DataPointHistory",
     "DataPointTombstone",
     "IdempotencyKey",
+    "Instrument",
+    "InstrumentItem",
+    "InstrumentSection",
+    "InstrumentVersion",
     "Measure",
     "MeasureDataReceipt",
     "MeasureVersion",
     "Organization",
+    "PdsaCycle",
+    "PdsaCycleMeasure",
     "PeriodLock",
     "Person",
     "Phase",
@@ -39,6 +65,10 @@ __all__ = [
     "SigningKey",
     "Sponsor",
     "StaffAssignment",
+    "SurveyResponse",
     "Team",
     "TeamMember",
+    "Webhook",
+    "WebhookCollaborative",
+    "WebhookDelivery",
 ]

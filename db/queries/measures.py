@@ -304,12 +304,19 @@ def set_order_key(entry: MeasureSetEntry) -> tuple[int, uuid.UUID]:
     return (entry.membership.position, entry.membership.measure_id)
 
 
+MAX_MULTIPLIER = 1_000_000
+"""Largest multiplier (per million): beyond it a rate times the multiplier may overflow."""
+
+
 def _check_definition(definition: MeasureDefinitionInput) -> None:
     """Domain rules a definition must meet, whatever the database would accept."""
     if not definition.name.strip():
         raise InvalidInput("a measure needs a name", field="name")
-    if not math.isfinite(definition.multiplier) or definition.multiplier <= 0:
-        raise InvalidInput("the multiplier must be a finite number above 0", field="multiplier")
+    if not math.isfinite(definition.multiplier) or not 0 < definition.multiplier <= MAX_MULTIPLIER:
+        raise InvalidInput(
+            f"the multiplier must be a number above 0 and at most {MAX_MULTIPLIER:,}",
+            field="multiplier",
+        )
     if definition.scoring in SCORINGS_WITH_RATIO:
         scoring = definition.scoring.value
         if not definition.numerator.strip():

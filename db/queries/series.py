@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,31 +197,51 @@ async def _read_slots(
         outer = outer.where(numbered.c.row_number <= last)
     outer = outer.order_by(numbered.c.team_id, numbered.c.measure_id, numbered.c.period)
     slots: dict[tuple[uuid.UUID, uuid.UUID], _Slot] = {}
-    for row in (await session.execute(outer)).mappings():
-        pair = (row["team_id"], row["measure_id"])
+    # Core execution on the session's connection (no ORM result processing) and rows unpacked
+    # by position (the select's column order): a dashboard reads tens of thousands of rows.
+    connection = await session.connection()
+    for row in await connection.execute(outer):
+        (
+            team_id,
+            measure_id,
+            measure_code,
+            position,
+            period,
+            numerator,
+            denominator,
+            value,
+            annotation,
+            measure_version,
+            status,
+            updated_at,
+            updated_by,
+            receipt_id,
+            locked_through,
+            multiplier,
+            _row_number,
+        ) = row
+        pair = (team_id, measure_id)
         slot = slots.get(pair)
         if slot is None:
-            slot = slots[pair] = _Slot(row["measure_code"], row["position"], [])
-        if row["period"] is not None:
-            slot.points.append(_point(row))
+            slot = slots[pair] = _Slot(measure_code, position, [])
+        if period is None:
+            continue
+        locked = locked_through is not None and period <= locked_through
+        slot.points.append(
+            SeriesPoint(
+                period=period,
+                numerator=numerator,
+                denominator=denominator,
+                value=_value(value, numerator, denominator, multiplier),
+                annotation=annotation or "",
+                measure_version=measure_version,
+                status=DataPointStatus.LOCKED if locked else DataPointStatus(status),
+                updated_at=updated_at,
+                updated_by=updated_by or "",
+                receipt_id=receipt_id,
+            )
+        )
     return slots
-
-
-def _point(row: Any) -> SeriesPoint:
-    locked_through = row["locked_through"]
-    locked = locked_through is not None and row["period"] <= locked_through
-    return SeriesPoint(
-        period=row["period"],
-        numerator=row["numerator"],
-        denominator=row["denominator"],
-        value=_value(row["value"], row["numerator"], row["denominator"], row["multiplier"]),
-        annotation=row["annotation"] or "",
-        measure_version=row["measure_version"],
-        status=DataPointStatus.LOCKED if locked else DataPointStatus(row["status"]),
-        updated_at=row["updated_at"],
-        updated_by=row["updated_by"] or "",
-        receipt_id=row["receipt_id"],
-    )
 
 
 def _cut(points: Sequence[SeriesPoint], key: SeriesKey) -> tuple[SeriesPoint, ...]:

@@ -8,17 +8,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from db.enums import CollaborativeStatus, PhaseKind, StaffRole
+from analytics.charts import RunChartRules
+from db.enums import AssessmentRater, CollaborativeStatus, PhaseKind, StaffRole
 from db.models import Collaborative as CollaborativeModel
 from db.models import Phase as PhaseModel
 from db.models import StaffAssignment
+from schema.aggregates.access import aggregate_access
+from schema.aggregates.types import Scorecard, collaborative_scorecard
+from schema.assessments.types import AssessmentSummary, assessment_summary
 from schema.catalog.types import Resource, collaborative_resources
+from schema.change_package.types import ChangePackage
 from schema.context import Info
 from schema.ids import encode_global_id
 from schema.measures.types import CollaborativeMeasure, measure_set_connection
 from schema.node import Node
 from schema.pagination import Connection
-from schema.permissions import HasScope
+from schema.permissions import HasScope, require_principal
+from schema.scalars import Period
 from schema.sponsors.types import Person, Sponsor
 
 if TYPE_CHECKING:
@@ -126,6 +132,34 @@ class Collaborative(Node):
         return await collaborative_resources(info, self.row_id, first=first, after=after)
 
     @strawberry.field(
+        description=(
+            "The change package: change concepts tagged with Care Model domains, each with the "
+            "change ideas teams test in PDSA cycles."
+        ),
+        permission_classes=[HasScope("program:read")],
+    )
+    def change_package(self) -> ChangePackage:
+        return ChangePackage(collaborative_id=self.row_id)
+
+    @strawberry.field(
+        description=(
+            "The month's IHI Assessment Scale scores of the teams: distribution, share at 4.0 or "
+            "above, faculty-versus-self gaps. Not for team-bound clients (it names teams)."
+        ),
+        permission_classes=[HasScope("program:read")],
+    )
+    async def assessment_summary(
+        self,
+        info: Info,
+        period: Annotated[Period, strawberry.argument(description="The month.")],
+        rater: Annotated[
+            AssessmentRater,
+            strawberry.argument(description="Whose scores to count (default FACULTY)."),
+        ] = AssessmentRater.FACULTY,
+    ) -> AssessmentSummary:
+        return await assessment_summary(info, self.row_id, period, rater)
+
+    @strawberry.field(
         description="Teams enrolled in the collaborative, by code.",
         permission_classes=[HasScope("program:read")],
     )
@@ -140,3 +174,29 @@ class Collaborative(Node):
         from schema.teams.types import collaborative_teams  # teams.types imports this module
 
         return await collaborative_teams(info, self.row_id, first=first, after=after, filter=filter)
+
+    @strawberry.field(
+        description=(
+            "Where the collaborative stands in a period, per measure of its set: teams "
+            "reporting, pooled rate, goal, teams meeting it, teams whose own series shows an "
+            "improvement signal, and the signals of the collaborative's series. Needs "
+            "program:read and aggregate:read."
+        ),
+        permission_classes=[HasScope("program:read"), HasScope("aggregate:read")],
+    )
+    async def scorecard(
+        self,
+        info: Info,
+        period: Annotated[
+            Period | None,
+            strawberry.argument(description="The month; omitted: the latest with data."),
+        ] = None,
+        rules: Annotated[
+            RunChartRules,
+            strawberry.argument(description="Run-chart rules for the signals (default ANHOEJ)."),
+        ] = RunChartRules.ANHOEJ,
+    ) -> Scorecard:
+        access = aggregate_access(require_principal(info), sponsor_id=self.sponsor_id)
+        return await collaborative_scorecard(
+            info, collaborative_id=self.row_id, period=period, rules=rules, access=access
+        )

@@ -15,6 +15,7 @@ import strawberry
 from db import ingest
 from db.errors import DomainError
 from db.ingest import DeleteRowInput, IngestOptions, RowInput
+from db.queries.data import Receipt
 from db.queries.data import lock_periods as lock_periods_row
 from db.queries.data import unlock_periods as unlock_periods_row
 from schema.collaboratives.types import Collaborative
@@ -194,6 +195,17 @@ def _error(exc: DomainError) -> DataCallError:
     return ValidationError(message=error.message, code=error.code, field=error.field)
 
 
+def _observed(info: Info, outcome: Receipt | DomainError) -> None:
+    """Tell the edge's metrics what a data call did (rows by result, rejections by code)."""
+    observer = info.context.ingest_observer
+    if observer is None:
+        return
+    if isinstance(outcome, DomainError):
+        observer.observe_ingest_error("graphql", outcome.code)
+    else:
+        observer.observe_receipt("graphql", outcome)
+
+
 def _unbound(principal: Principal) -> ForbiddenError | None:
     """A team-bound client without any team may not write at all."""
     if principal.is_team_bound and not principal.team_ids:
@@ -241,7 +253,9 @@ class DataMutations:
                     session, info.context.actor(), rows, options
                 )
         except DomainError as exc:
+            _observed(info, exc)
             return _error(exc)
+        _observed(info, receipt)
         return MeasureDataReceipt.from_receipt(receipt)
 
     @strawberry.mutation(
@@ -273,7 +287,9 @@ class DataMutations:
                     session, info.context.actor(), rows, options
                 )
         except DomainError as exc:
+            _observed(info, exc)
             return _error(exc)
+        _observed(info, receipt)
         return MeasureDataReceipt.from_receipt(receipt)
 
     @strawberry.mutation(

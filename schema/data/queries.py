@@ -20,10 +20,20 @@ from schema.errors import invalid_argument
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import HasScope, require_principal
 from schema.scalars import Period
+from schema.selection import selects
 from schema.teams.types import findable_code
 
 DATA_POINTS_ORDER = "dataPoints:UPDATED_AT:ASC"
 """The one ordering of the delta export (cursors name it)."""
+
+
+def wants_total_count(info: Info) -> bool:
+    """Whether the connection being resolved asks for ``totalCount``.
+
+    Counting a sponsor's whole delta export costs a scan of its history on every page; an
+    export that pages with cursors never asks for it, so it is counted only when selected.
+    """
+    return selects(info, "totalCount")
 
 
 class ReadsOrWritesData(BasePermission):
@@ -128,7 +138,12 @@ class DataQueries:
         )
         async with info.context.db() as session:
             page = await list_data_points(
-                session, principal.sponsor_id, filter=query, first=size, after=keyset
+                session,
+                principal.sponsor_id,
+                filter=query,
+                first=size,
+                after=keyset,
+                count=wants_total_count(info),
             )
         return to_connection(
             page,

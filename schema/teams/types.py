@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
 from db.base import CODE_LENGTH, utcnow
-from db.enums import DataPointStatus, TeamRole
+from db.enums import AssessmentRater, DataPointStatus, SurveyWave, TeamRole
 from db.models import Organization as OrganizationModel
 from db.models import Team as TeamModel
 from db.models import TeamMember as TeamMemberModel
@@ -24,16 +24,21 @@ from db.queries.paging import Keyset
 from db.queries.series import Series, SeriesKey
 from db.queries.teams import TeamFilter as TeamFilterQuery
 from db.queries.teams import TeamPageKey
+from schema.assessments.types import Assessment, team_assessments
+from schema.charts.types import ChartedSeries, ChartInput, ChartPointInput, chart_input
 from schema.collaboratives.types import Collaborative
 from schema.context import Info
 from schema.errors import forbidden, invalid_argument
 from schema.ids import encode_global_id
+from schema.instruments.types import SurveyResponse, team_survey_responses
 from schema.measures.types import Measure
 from schema.node import Node
 from schema.pagination import Connection, to_connection
 from schema.pagination import page_request as generic_page_request
+from schema.pdsa.types import PdsaCycle, series_pdsa_cycles, team_pdsa_cycles
 from schema.permissions import HasScope, require_principal
 from schema.scalars import Count, Period
+from schema.selection import selects
 from schema.sponsors.types import Person
 
 COLLABORATIVE_TEAMS_ORDER = "collaborativeTeams:CODE:ASC"
@@ -90,15 +95,22 @@ class MeasureSeriesPoint:
     )
 
 
-@strawberry.type(description="A team's data points of one measure, oldest period first.")
-class MeasureSeries:
+@strawberry.type(
+    description=(
+        "A team's data points of one measure, oldest period first (only the months reported). "
+        "Its run and control charts use gapless months: every month from the first to the last "
+        "point, a month without a point being a null value."
+    )
+)
+class MeasureSeries(ChartedSeries):
     points: list[MeasureSeriesPoint] = strawberry.field(description="The points in time order.")
     team_id: strawberry.Private[uuid.UUID]
     measure_id: strawberry.Private[uuid.UUID]
     measure_code: strawberry.Private[str]
+    preloaded_measure: strawberry.Private[Measure | None] = None
 
     @classmethod
-    def from_series(cls, series: Series) -> MeasureSeries:
+    def from_series(cls, series: Series, measure: Measure | None = None) -> MeasureSeries:
         return cls(
             points=[
                 MeasureSeriesPoint(
@@ -120,13 +132,63 @@ class MeasureSeries:
             team_id=series.team_id,
             measure_id=series.measure_id,
             measure_code=series.measure_code,
+            preloaded_measure=measure,
         )
 
     @strawberry.field(description="The measure, at its current definition.")
-    async def measure(self, info: Info) -> Measure:
+    def measure(self, info: Info) -> Measure:
+        # A plain (sync) resolver: the measure is preloaded by ``Team.series`` for the whole
+        # list, so a dashboard of 1,500 series schedules no coroutine per series. Otherwise it
+        # returns the loader's awaitable, which graphql-core awaits.
+        if self.preloaded_measure is not None:
+            return self.preloaded_measure
+        return cast(Measure, self._load_measure(info))
+
+    async def _load_measure(self, info: Info) -> Measure:
         found = await info.context.loaders.measure_by_id.load(self.measure_id)
         assert found is not None, "series are read for measures of the caller's sponsor"
         return Measure.from_model(found)
+
+    @strawberry.field(
+        description=(
+            "The team's PDSA cycles linked to this measure that start within the series (first "
+            "to last point), oldest first: each marks its `period` on the run chart."
+        )
+    )
+    async def pdsa_cycles(self, info: Info) -> list[PdsaCycle]:
+        periods = [point.period for point in self.points]
+        return await series_pdsa_cycles(info, self.team_id, self.measure_id, periods)
+
+    async def chart_input(self, info: Info) -> ChartInput:
+        """The loaded points as charts read them; the measure (scoring, direction, multiplier)
+        comes through the batched ``measure_by_id`` loader, so charts add no SQL per series."""
+        found = await info.context.loaders.measure_by_id.load(self.measure_id)
+        assert found is not None, "series are read for measures of the caller's sponsor"
+        definition = found.definition
+        return chart_input(
+            [
+                ChartPointInput(point.period, point.value, point.numerator, point.denominator)
+                for point in self.points
+            ],
+            scoring=definition.scoring,
+            multiplier=definition.multiplier,
+            direction=definition.improvement_direction.value,
+        )
+
+
+async def _projected(info: Info, found: list[Series]) -> list[MeasureSeries]:
+    """The series as GraphQL objects, each with its measure preloaded when ``measure`` is
+    selected: one batched ``measure_by_id`` load here instead of one awaited resolver per
+    series (the loader still batches every team of the level into one statement)."""
+    if not found or not selects(info, "measure"):
+        return [MeasureSeries.from_series(series) for series in found]
+    ids = list(dict.fromkeys(series.measure_id for series in found))
+    loaded = await info.context.loaders.measure_by_id.load_many(ids)
+    measures: dict[uuid.UUID, Measure] = {}
+    for measure_id, row in zip(ids, loaded, strict=True):
+        assert row is not None, "series are read for measures of the caller's sponsor"
+        measures[measure_id] = Measure.from_model(row)
+    return [MeasureSeries.from_series(series, measures[series.measure_id]) for series in found]
 
 
 @strawberry.type(description="A person on a team, in a role.")
@@ -219,6 +281,59 @@ class Team(Node):
         return [TeamMember.from_model(row) for row in rows]
 
     @strawberry.field(
+        description="The team's PDSA cycles, oldest start first.",
+        permission_classes=[HasScope("program:read")],
+    )
+    async def pdsa_cycles(
+        self,
+        info: Info,
+        measure: Annotated[
+            str | None, strawberry.argument(description="Only cycles linked to this measure.")
+        ] = None,
+        from_: Annotated[
+            Period | None, strawberry.argument(name="from", description="Starting from.")
+        ] = None,
+        to: Annotated[Period | None, strawberry.argument(description="Starting until.")] = None,
+    ) -> list[PdsaCycle]:
+        return await team_pdsa_cycles(info, self.row_id, measure=measure, from_=from_, to=to)
+
+    @strawberry.field(
+        description="The team's IHI Assessment Scale scores by month, FACULTY before SELF.",
+        permission_classes=[HasScope("program:read")],
+    )
+    async def assessments(
+        self,
+        info: Info,
+        rater: Annotated[
+            AssessmentRater | None, strawberry.argument(description="Only this rater's.")
+        ] = None,
+        from_: Annotated[
+            Period | None, strawberry.argument(name="from", description="First month.")
+        ] = None,
+        to: Annotated[Period | None, strawberry.argument(description="Last month.")] = None,
+    ) -> list[Assessment]:
+        return await team_assessments(info, self.row_id, rater=rater, from_=from_, to=to)
+
+    @strawberry.field(
+        description=(
+            "The team's survey responses, scored: by instrument, then baseline, midpoint, dated "
+            "waves, final."
+        ),
+        permission_classes=[HasScope("program:read")],
+    )
+    async def survey_responses(
+        self,
+        info: Info,
+        instrument: Annotated[
+            str | None, strawberry.argument(description="Only this instrument (code).")
+        ] = None,
+        wave: Annotated[
+            SurveyWave | None, strawberry.argument(description="Only this wave.")
+        ] = None,
+    ) -> list[SurveyResponse]:
+        return await team_survey_responses(info, self.row_id, instrument=instrument, wave=wave)
+
+    @strawberry.field(
         description=(
             "The team's data of one measure (all patients), oldest period first; null when the "
             "sponsor has no such measure."
@@ -270,7 +385,7 @@ class Team(Node):
         loader = info.context.loaders.series_by_key
         if measures is None:
             found = await loader.load(SeriesKey(self.row_id, None, from_, to, last))
-            return [MeasureSeries.from_series(series) for series in found]
+            return await _projected(info, found)
         codes = list(dict.fromkeys(measures))
         if len(codes) > MAX_SERIES_MEASURES:
             raise invalid_argument(f"name at most {MAX_SERIES_MEASURES} measures")
@@ -278,7 +393,7 @@ class Team(Node):
         groups = await loader.load_many(
             [SeriesKey(self.row_id, code, from_, to, last) for code in codes]
         )
-        return [MeasureSeries.from_series(series) for group in groups for series in group]
+        return await _projected(info, [series for group in groups for series in group])
 
     def _check_series_access(self, info: Info) -> None:
         """Team-bound clients (EHR integrations) read only their own teams' data."""

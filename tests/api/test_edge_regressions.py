@@ -32,11 +32,16 @@ async def _app_client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def test_websockets_are_refused_without_running_graphql(app: Starlette) -> None:
+async def test_unauthenticated_websockets_are_closed_with_4401(app: Starlette) -> None:
     sent: list[dict[str, Any]] = []
+    incoming: list[dict[str, Any]] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": json.dumps({"type": "connection_init"})},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
 
     async def receive() -> dict[str, Any]:
-        return {"type": "websocket.connect"}
+        return incoming.pop(0)
 
     async def send(message: Any) -> None:
         sent.append(message)
@@ -54,7 +59,9 @@ async def test_websockets_are_refused_without_running_graphql(app: Starlette) ->
         "root_path": "",
     }
     await app(scope, receive, send)
-    assert sent == [{"type": "websocket.close", "code": 1008}]
+    assert sent[0]["type"] == "websocket.accept"
+    assert sent[-1]["type"] == "websocket.close" and sent[-1]["code"] == 4401
+    assert all(message["type"] != "websocket.send" for message in sent)  # no GraphQL ran
 
 
 async def test_demo_clients_only_work_in_demo_mode(

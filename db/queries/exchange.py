@@ -1,0 +1,589 @@
+"""Reads of the file and FHIR exchange: the bulk export's pages, FHIR MeasureReports, and the
+look-ups that map a FHIR reporter and measure canonical to our codes.
+
+Writes never happen here: FHIR and file imports hand their rows to :mod:`db.ingest`.
+
+- :func:`export_page` — one keyset page of the bulk export, ordered by (updated_at, id) like the
+  GraphQL delta export, optionally with the tombstones of deleted points. Each branch (live
+  points, tombstones) is ordered and limited on its own index before the union, so a page costs
+  the same at the start and at the end of a million-row export, and no total is counted.
+- :func:`report_page` — stored points grouped as FHIR MeasureReports, one per (team, measure,
+  period), keyset-paged on that key: the first statement picks the page's report keys, the
+  second reads their points (every stratum) with the definitions they were reported under.
+- :func:`measures_for_canonical` and :func:`organization_teams` — what ``measure`` and
+  ``reporter`` of a MeasureReport name.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    String,
+    Text,
+    and_,
+    cast,
+    false,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import DataPointStatus, ImprovementDirection, MeasureType, Scoring
+from db.models import (
+    Collaborative,
+    CollaborativeMeasure,
+    DataPoint,
+    DataPointTombstone,
+    Measure,
+    MeasureVersion,
+    Organization,
+    PeriodLock,
+    Team,
+)
+from db.queries.paging import Keyset
+
+# --- bulk export -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportFilter:
+    """Filters of the bulk export (None: any). ``team_ids`` restricts a team-bound client;
+    ``updated_since`` is inclusive; ``include_deleted`` adds the tombstones of deleted points."""
+
+    collaborative_code: str | None = None
+    measure_code: str | None = None
+    team_code: str | None = None
+    from_period: str | None = None
+    to_period: str | None = None
+    updated_since: datetime | None = None
+    team_ids: frozenset[uuid.UUID] | None = None
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One exported point (``deleted``: the tombstone of a deleted one, values null)."""
+
+    id: uuid.UUID
+    collaborative_code: str
+    team_code: str
+    measure_code: str
+    measure_version: int
+    period: str
+    stratum: str
+    numerator: int | None
+    denominator: int | None
+    value: float | None
+    annotation: str
+    status: DataPointStatus | None
+    deleted: bool
+    source: str
+    updated_at: datetime
+    updated_by: str
+    receipt_id: uuid.UUID | None
+
+    @property
+    def keyset(self) -> Keyset:
+        """Where the next page starts."""
+        return Keyset(value=self.updated_at, id=self.id)
+
+
+def _export_conditions(
+    sponsor_id: uuid.UUID,
+    filter: ExportFilter,
+    table: type[DataPoint] | type[DataPointTombstone],
+    updated: Any,
+    after: Keyset | None,
+) -> list[Any]:
+    conditions: list[Any] = [table.sponsor_id == sponsor_id]
+    if filter.team_code is not None:
+        conditions.append(
+            table.team_id.in_(
+                select(Team.id).where(Team.sponsor_id == sponsor_id, Team.code == filter.team_code)
+            )
+        )
+    if filter.collaborative_code is not None:
+        conditions.append(
+            table.team_id.in_(
+                select(Team.id)
+                .join(
+                    Collaborative,
+                    and_(
+                        Collaborative.sponsor_id == Team.sponsor_id,
+                        Collaborative.id == Team.collaborative_id,
+                    ),
+                )
+                .where(
+                    Team.sponsor_id == sponsor_id,
+                    Collaborative.code == filter.collaborative_code,
+                )
+            )
+        )
+    if filter.measure_code is not None:
+        conditions.append(
+            table.measure_id.in_(
+                select(Measure.id).where(
+                    Measure.sponsor_id == sponsor_id, Measure.code == filter.measure_code
+                )
+            )
+        )
+    if filter.team_ids is not None:
+        conditions.append(table.team_id.in_(sorted(filter.team_ids)))
+    if filter.from_period is not None:
+        conditions.append(table.period >= filter.from_period)
+    if filter.to_period is not None:
+        conditions.append(table.period <= filter.to_period)
+    if filter.updated_since is not None:
+        conditions.append(updated >= filter.updated_since)
+    if after is not None:
+        conditions.append(
+            or_(updated > after.value, and_(updated == after.value, table.id > after.id))
+        )
+    return conditions
+
+
+async def export_page(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    *,
+    filter: ExportFilter,
+    limit: int,
+    after: Keyset | None = None,
+) -> list[ExportRow]:
+    """The next ``limit`` exported points after ``after``, oldest change first (an empty list
+    ends the export)."""
+    live = (
+        select(
+            DataPoint.id.label("id"),
+            DataPoint.team_id.label("team_id"),
+            DataPoint.measure_id.label("measure_id"),
+            DataPoint.measure_version.label("measure_version"),
+            DataPoint.period.label("period"),
+            DataPoint.stratum.label("stratum"),
+            DataPoint.numerator.label("numerator"),
+            DataPoint.denominator.label("denominator"),
+            DataPoint.value.label("value"),
+            DataPoint.annotation.label("annotation"),
+            cast(DataPoint.status, String(32)).label("status"),
+            false().label("deleted"),
+            DataPoint.source.label("source"),
+            DataPoint.updated_at.label("updated_at"),
+            DataPoint.updated_by.label("updated_by"),
+            DataPoint.receipt_id.label("receipt_id"),
+        )
+        .where(*_export_conditions(sponsor_id, filter, DataPoint, DataPoint.updated_at, after))
+        .order_by(DataPoint.updated_at, DataPoint.id)
+        .limit(limit)
+    )
+    points: Any = live.subquery("live")
+    if filter.include_deleted:
+        deleted_at = DataPointTombstone.deleted_at
+        tombstones = (
+            select(
+                DataPointTombstone.id.label("id"),
+                DataPointTombstone.team_id.label("team_id"),
+                DataPointTombstone.measure_id.label("measure_id"),
+                DataPointTombstone.measure_version.label("measure_version"),
+                DataPointTombstone.period.label("period"),
+                DataPointTombstone.stratum.label("stratum"),
+                cast(null(), BigInteger).label("numerator"),
+                cast(null(), BigInteger).label("denominator"),
+                cast(null(), Float).label("value"),
+                literal("", Text).label("annotation"),
+                cast(null(), String(32)).label("status"),
+                true().label("deleted"),
+                literal("", String(32)).label("source"),
+                deleted_at.label("updated_at"),
+                DataPointTombstone.deleted_by.label("updated_by"),
+                DataPointTombstone.receipt_id.label("receipt_id"),
+            )
+            .where(*_export_conditions(sponsor_id, filter, DataPointTombstone, deleted_at, after))
+            .order_by(deleted_at, DataPointTombstone.id)
+            .limit(limit)
+        )
+        points = union_all(points.select(), tombstones.subquery("tombstones").select()).subquery(
+            "points"
+        )
+    query = (
+        select(points, Team.code, Measure.code, Collaborative.code, PeriodLock.through_period)
+        .join(Team, and_(Team.sponsor_id == sponsor_id, Team.id == points.c.team_id))
+        .join(
+            Collaborative,
+            and_(Collaborative.sponsor_id == sponsor_id, Collaborative.id == Team.collaborative_id),
+        )
+        .join(Measure, and_(Measure.sponsor_id == sponsor_id, Measure.id == points.c.measure_id))
+        .outerjoin(
+            PeriodLock,
+            and_(
+                PeriodLock.sponsor_id == sponsor_id,
+                PeriodLock.collaborative_id == Team.collaborative_id,
+            ),
+        )
+        .order_by(points.c.updated_at, points.c.id)
+        .limit(limit)
+    )
+    return [_export_row(row) for row in (await session.execute(query)).all()]
+
+
+def _export_row(row: Any) -> ExportRow:
+    (
+        point_id,
+        _team_id,
+        _measure_id,
+        measure_version,
+        period,
+        stratum,
+        numerator,
+        denominator,
+        value,
+        annotation,
+        status,
+        deleted,
+        source,
+        updated_at,
+        updated_by,
+        receipt_id,
+        team_code,
+        measure_code,
+        collaborative_code,
+        locked_through,
+    ) = row
+    shown: DataPointStatus | None = None
+    if not deleted:
+        locked = locked_through is not None and period <= locked_through
+        shown = DataPointStatus.LOCKED if locked else DataPointStatus(status)
+    return ExportRow(
+        id=point_id,
+        collaborative_code=collaborative_code,
+        team_code=team_code,
+        measure_code=measure_code,
+        measure_version=measure_version,
+        period=period,
+        stratum=stratum,
+        numerator=numerator,
+        denominator=denominator,
+        value=value,
+        annotation=annotation or "",
+        status=shown,
+        deleted=bool(deleted),
+        source=source or "",
+        updated_at=updated_at,
+        updated_by=updated_by,
+        receipt_id=receipt_id,
+    )
+
+
+# --- FHIR look-ups ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FhirMeasure:
+    """A measure as a FHIR canonical names it: its current version and scoring (what ingest
+    records), and the canonical URL of every version that has one."""
+
+    id: uuid.UUID
+    code: str
+    current_version: int
+    scoring: Scoring
+    canonicals: dict[int, str]
+
+
+async def _fhir_measures(
+    session: AsyncSession, sponsor_id: uuid.UUID, condition: Any
+) -> list[FhirMeasure]:
+    current = (
+        select(Measure.id, Measure.code, Measure.current_version, MeasureVersion.scoring)
+        .join(
+            MeasureVersion,
+            and_(
+                MeasureVersion.sponsor_id == Measure.sponsor_id,
+                MeasureVersion.measure_id == Measure.id,
+                MeasureVersion.version == Measure.current_version,
+            ),
+        )
+        .where(Measure.sponsor_id == sponsor_id, condition)
+        .order_by(Measure.code)
+    )
+    found = [
+        FhirMeasure(id=row[0], code=row[1], current_version=row[2], scoring=row[3], canonicals={})
+        for row in await session.execute(current)
+    ]
+    if not found:
+        return found
+    versions = await session.execute(
+        select(MeasureVersion.measure_id, MeasureVersion.version, MeasureVersion.fhir_canonical)
+        .where(
+            MeasureVersion.sponsor_id == sponsor_id,
+            MeasureVersion.measure_id.in_([measure.id for measure in found]),
+            MeasureVersion.fhir_canonical.is_not(None),
+        )
+        .order_by(MeasureVersion.measure_id, MeasureVersion.version)
+    )
+    by_id = {measure.id: measure for measure in found}
+    for measure_id, version, canonical in versions:
+        if canonical:
+            by_id[measure_id].canonicals[version] = canonical
+    return found
+
+
+async def measures_for_canonical(
+    session: AsyncSession, sponsor_id: uuid.UUID, url: str
+) -> list[FhirMeasure]:
+    """Measures one of whose versions declares the canonical ``url`` (with or without a
+    ``|version`` suffix); normally one, several when a sponsor gave two measures one URL."""
+    versions = select(MeasureVersion.measure_id).where(
+        MeasureVersion.sponsor_id == sponsor_id,
+        or_(
+            MeasureVersion.fhir_canonical == url,
+            MeasureVersion.fhir_canonical.startswith(url + "|", autoescape=True),
+        ),
+    )
+    return await _fhir_measures(session, sponsor_id, Measure.id.in_(versions))
+
+
+async def measure_by_code(
+    session: AsyncSession, sponsor_id: uuid.UUID, code: str
+) -> FhirMeasure | None:
+    """A measure by its code, with its canonicals."""
+    found = await _fhir_measures(session, sponsor_id, Measure.code == code)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class ReporterTeam:
+    """A team of a reporting organization and whether its collaborative has the measure."""
+
+    id: uuid.UUID
+    code: str
+    withdrawn_on: date | None
+    has_measure: bool
+
+
+@dataclass(frozen=True)
+class ReportingOrganization:
+    """An organization and its teams (in every collaborative), as a FHIR reporter names it."""
+
+    id: uuid.UUID
+    code: str
+    teams: tuple[ReporterTeam, ...]
+
+
+async def organization_teams(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    code: str,
+    *,
+    measure_id: uuid.UUID | None = None,
+) -> ReportingOrganization | None:
+    """An organization by code with its teams, each marked when its collaborative's measure set
+    has ``measure_id`` (never without one); None when the sponsor has no such organization."""
+    organization = (
+        await session.execute(
+            select(Organization.id, Organization.code).where(
+                Organization.sponsor_id == sponsor_id, Organization.code == code
+            )
+        )
+    ).first()
+    if organization is None:
+        return None
+    if measure_id is None:
+        query = select(Team.id, Team.code, Team.withdrawn_on, false())
+    else:
+        query = select(
+            Team.id, Team.code, Team.withdrawn_on, CollaborativeMeasure.measure_id.is_not(None)
+        ).outerjoin(
+            CollaborativeMeasure,
+            and_(
+                CollaborativeMeasure.sponsor_id == Team.sponsor_id,
+                CollaborativeMeasure.collaborative_id == Team.collaborative_id,
+                CollaborativeMeasure.measure_id == measure_id,
+            ),
+        )
+    rows = await session.execute(
+        query.where(
+            Team.sponsor_id == sponsor_id, Team.organization_id == organization[0]
+        ).order_by(Team.code)
+    )
+    teams = tuple(
+        ReporterTeam(id=row[0], code=row[1], withdrawn_on=row[2], has_measure=bool(row[3]))
+        for row in rows
+    )
+    return ReportingOrganization(id=organization[0], code=organization[1], teams=teams)
+
+
+# --- FHIR MeasureReports from stored points -------------------------------------------------
+
+
+ReportKey = tuple[uuid.UUID, uuid.UUID, str]
+"""(team id, measure id, period): one MeasureReport."""
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which reports a search returns (None: any). ``team_ids`` are the reporter's teams
+    intersected with a team-bound client's; ``key`` selects one report (a read by id)."""
+
+    team_ids: frozenset[uuid.UUID] | None = None
+    measure_ids: frozenset[uuid.UUID] | None = None
+    measure_version: int | None = None
+    from_period: str | None = None
+    to_period: str | None = None
+    key: ReportKey | None = None
+
+
+@dataclass(frozen=True)
+class ReportPoint:
+    """A stored point with what a MeasureReport says about its team, organization and the
+    definition it was reported under."""
+
+    team_id: uuid.UUID
+    team_code: str
+    organization_code: str
+    organization_name: str
+    measure_id: uuid.UUID
+    measure_code: str
+    measure_version: int
+    measure_name: str
+    measure_type: MeasureType
+    scoring: Scoring
+    improvement_direction: ImprovementDirection
+    multiplier: float
+    fhir_canonical: str | None
+    period: str
+    stratum: str
+    numerator: int | None
+    denominator: int | None
+    value: float | None
+    annotation: str
+    updated_at: datetime
+
+    @property
+    def key(self) -> ReportKey:
+        """The report this point belongs to."""
+        return (self.team_id, self.measure_id, self.period)
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """Reports (their points, the ''-stratum first) in key order, and whether more follow."""
+
+    reports: list[list[ReportPoint]]
+    has_next: bool
+
+
+def _report_conditions(sponsor_id: uuid.UUID, filter: ReportFilter) -> list[Any]:
+    conditions: list[Any] = [DataPoint.sponsor_id == sponsor_id]
+    if filter.team_ids is not None:
+        conditions.append(DataPoint.team_id.in_(sorted(filter.team_ids)))
+    if filter.measure_ids is not None:
+        conditions.append(DataPoint.measure_id.in_(sorted(filter.measure_ids)))
+    if filter.measure_version is not None:
+        conditions.append(DataPoint.measure_version == filter.measure_version)
+    if filter.from_period is not None:
+        conditions.append(DataPoint.period >= filter.from_period)
+    if filter.to_period is not None:
+        conditions.append(DataPoint.period <= filter.to_period)
+    if filter.key is not None:
+        team_id, measure_id, period = filter.key
+        conditions += [
+            DataPoint.team_id == team_id,
+            DataPoint.measure_id == measure_id,
+            DataPoint.period == period,
+        ]
+    return conditions
+
+
+async def report_page(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    *,
+    filter: ReportFilter,
+    limit: int,
+    after: ReportKey | None = None,
+) -> ReportPage:
+    """Up to ``limit`` reports after ``after`` in (team id, measure id, period) order.
+
+    Two statements: the page's report keys (on the unique index of data points), then every
+    point of those keys with team, organization and measure definition.
+    """
+    key_columns = (DataPoint.team_id, DataPoint.measure_id, DataPoint.period)
+    conditions = _report_conditions(sponsor_id, filter)
+    keyed = list(conditions)
+    if after is not None:
+        keyed.append(tuple_(*key_columns) > tuple_(*after))
+    keys = [
+        (row[0], row[1], row[2])
+        for row in await session.execute(
+            select(*key_columns)
+            .where(*keyed)
+            .group_by(*key_columns)
+            .order_by(*key_columns)
+            .limit(limit + 1)
+        )
+    ]
+    has_next = len(keys) > limit
+    keys = keys[:limit]
+    if not keys:
+        return ReportPage(reports=[], has_next=False)
+    query = (
+        select(
+            DataPoint.team_id,
+            Team.code,
+            Organization.code,
+            Organization.name,
+            DataPoint.measure_id,
+            Measure.code,
+            DataPoint.measure_version,
+            MeasureVersion.name,
+            MeasureVersion.type,
+            MeasureVersion.scoring,
+            MeasureVersion.improvement_direction,
+            MeasureVersion.multiplier,
+            MeasureVersion.fhir_canonical,
+            DataPoint.period,
+            DataPoint.stratum,
+            DataPoint.numerator,
+            DataPoint.denominator,
+            DataPoint.value,
+            DataPoint.annotation,
+            DataPoint.updated_at,
+        )
+        .join(Team, and_(Team.sponsor_id == sponsor_id, Team.id == DataPoint.team_id))
+        .join(
+            Organization,
+            and_(Organization.sponsor_id == sponsor_id, Organization.id == Team.organization_id),
+        )
+        .join(Measure, and_(Measure.sponsor_id == sponsor_id, Measure.id == DataPoint.measure_id))
+        .join(
+            MeasureVersion,
+            and_(
+                MeasureVersion.sponsor_id == sponsor_id,
+                MeasureVersion.measure_id == DataPoint.measure_id,
+                MeasureVersion.version == DataPoint.measure_version,
+            ),
+        )
+        .where(
+            *conditions,
+            tuple_(*key_columns) >= tuple_(*keys[0]),
+            tuple_(*key_columns) <= tuple_(*keys[-1]),
+        )
+        .order_by(*key_columns, DataPoint.stratum)
+    )
+    grouped: dict[ReportKey, list[ReportPoint]] = {key: [] for key in keys}
+    for row in await session.execute(query):
+        values: tuple[Any, ...] = tuple(row)
+        point = ReportPoint(*values)
+        if point.key in grouped:
+            grouped[point.key].append(point)
+    return ReportPage(reports=[points for points in grouped.values() if points], has_next=has_next)

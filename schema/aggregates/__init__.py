@@ -1,0 +1,1 @@
+"""Aggregates of measure data across teams: the aggregate query, scorecards, suppression."""

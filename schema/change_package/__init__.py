@@ -1,0 +1,1 @@
+"""Change packages: a collaborative's change concepts (tagged with Care Model domains) and ideas."""

@@ -1,0 +1,1 @@
+"""Survey instruments (e.g. the ACIC) and teams' scored responses."""

@@ -1,0 +1,1 @@
+"""Live updates: GraphQL subscriptions of committed measure data and chart signals."""

@@ -1,0 +1,1 @@
+"""PDSA cycles: the tests of change teams run, and their marks on measure series."""

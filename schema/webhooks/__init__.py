@@ -1,0 +1,1 @@
+"""Webhooks: partner endpoints that receive live events as signed HTTP POSTs."""
