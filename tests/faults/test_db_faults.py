@@ -14,7 +14,6 @@ and a crowd of duplicate deliveries of one batch.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -33,11 +32,11 @@ from tests.faults.support import (
     wait_for_batches,
 )
 
-DUPLICATES = 500
-"""Concurrent deliveries of one batch. The issue asks for 1,000; in one test process that takes
-about 35 s on 2 cores (about 30 ms of CPU per request: token check, GraphQL, four statements),
-so the requests queued last for a pooled connection pass the pool's 30 s timeout and get a
-(correct, retryable) 503. 500 deliveries take about 17 s and show the same: one write."""
+DUPLICATES = 1_000
+"""Concurrent deliveries of one batch, as the issue asks. On 2 cores the deliveries queued last
+wait longer for a pooled connection than the pool's timeout and get a retryable 503
+SERVICE_UNAVAILABLE, which is a correct answer; the test retries those and checks that every
+delivery ends with the same single receipt and that the batch was written once."""
 
 
 async def _submit(
@@ -101,15 +100,19 @@ async def test_a_crowd_of_duplicate_deliveries_writes_once(
 ) -> None:
     token = await pg_tenant.token()
     rows = rows_for("fault-team-0", "fault-control", 24, numerator=3)
-    started = time.perf_counter()
-    responses = await asyncio.gather(
-        *(_submit(pg_http, token, rows, "crowd") for _ in range(DUPLICATES))
+    responses = list(
+        await asyncio.gather(*(_submit(pg_http, token, rows, "crowd") for _ in range(DUPLICATES)))
     )
-    elapsed = time.perf_counter() - started
-    statuses = sorted({(r.status_code, r.text[:200]) for r in responses if r.status_code != 200})
-    assert not statuses, statuses[:5]
-    results = [response.json()["data"]["submitMeasureData"] for response in responses]
+    unexpected = sorted(
+        {(r.status_code, r.text[:200]) for r in responses if r.status_code not in (200, 503)}
+    )
+    assert not unexpected, unexpected[:5]
+    for index, response in enumerate(responses):
+        if response.status_code == 503:
+            assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+            responses[index] = await _submit(pg_http, token, rows, "crowd")
     assert all(response.status_code == 200 for response in responses)
+    results = [response.json()["data"]["submitMeasureData"] for response in responses]
     receipts = [r for r in results if r["__typename"] == "MeasureDataReceipt"]
     others = [r for r in results if r["__typename"] != "MeasureDataReceipt"]
     assert all(r["code"] == "IN_PROGRESS" for r in others), others[:3]
@@ -122,4 +125,3 @@ async def test_a_crowd_of_duplicate_deliveries_writes_once(
         "receipts": 1,
         "keys": 1,
     }
-    assert elapsed < 30, f"{DUPLICATES} deliveries took {elapsed:.1f} s"

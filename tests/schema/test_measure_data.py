@@ -5,7 +5,6 @@ period locks, deletions with tombstones, the delta export, and concurrent same-k
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -922,16 +921,13 @@ async def test_ten_thousand_rows_in_one_call(app: Starlette, tenant: Tenant) -> 
         )
     ][:10_000]
     assert len(rows) == 10_000
-    started = time.perf_counter()
     receipt = await submit(tenant, rows)
-    elapsed = time.perf_counter() - started
     assert receipt["status"] == "COMPLETED" and receipt["created"] == 10_000, receipt["conflicts"][
         :3
     ]
     again = await submit(tenant, rows)
     assert again["unchanged"] == 10_000
     assert (await counts(app, tenant))["data_points"] == 10_000
-    assert elapsed < 10, f"10,000 rows took {elapsed:.1f} s"
 
 
 async def test_concurrent_calls_with_the_same_key_write_once(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -109,11 +108,11 @@ async def test_too_costly(tenant: Tenant) -> None:
     assert "errors" not in await tenant.gql(variables, {"n": 2})
 
 
-async def test_fragment_fan_out_is_refused_quickly(tenant: Tenant) -> None:
-    """The depth, alias and cost rules walk expanded fragments: bounded before they run."""
-    started = time.perf_counter()
+@pytest.mark.timeout(20)
+async def test_fragment_fan_out_is_refused_before_expansion(tenant: Tenant) -> None:
+    """The depth, alias and cost rules walk expanded fragments: bounded before they run (unbounded,
+    this document takes hours, so the test's timeout is what fails)."""
     error = limit_error(await tenant.gql(FRAGMENT_BOMB))
-    assert time.perf_counter() - started < 2
     assert error["extensions"]["limit"] == "expandedFields"
     assert "expanded-fields limit of 10000" in error["message"]
 
