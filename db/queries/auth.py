@@ -18,6 +18,7 @@ from db.base import utcnow
 from db.enums import ClientKind
 from db.errors import Conflict, NotFound
 from db.models import Client, ClientTeam, SigningKey, Sponsor, Team
+from db.queries.audit import Actor, record_event
 
 _HASH_SCHEME = "sha256"
 
@@ -61,6 +62,40 @@ class ClientRecord:
     secret_hash: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+OPERATOR = "cli"
+"""Who client changes are attributed to when an operator makes them with the ``collabx`` CLI."""
+
+
+def _client_audit(record: ClientRecord) -> dict[str, Any]:
+    """What the audit trail keeps of a client: never its secret or the secret's hash."""
+    return {
+        "client_id": record.client_id,
+        "kind": record.kind.value,
+        "scopes": " ".join(record.scopes),
+        "team_ids": [str(team_id) for team_id in record.team_ids],
+        "revoked_at": record.revoked_at.isoformat() if record.revoked_at else None,
+    }
+
+
+async def _audit_client(
+    session: AsyncSession,
+    action: str,
+    record: ClientRecord,
+    *,
+    before: ClientRecord | None,
+    actor: str,
+) -> None:
+    await record_event(
+        session,
+        Actor(client_id=actor, kind="OPERATOR", sponsor_id=record.sponsor_id),
+        action=action,
+        entity_type="Client",
+        entity_id=record.id,
+        before=_client_audit(before) if before is not None else None,
+        after=_client_audit(record),
+    )
 
 
 async def _record(session: AsyncSession, client: Client, sponsor_slug: str) -> ClientRecord:
@@ -121,6 +156,7 @@ async def create_client(
     client_id: str | None = None,
     secret: str | None = None,
     name: str = "",
+    actor: str = OPERATOR,
 ) -> tuple[ClientRecord, str]:
     """Create a client; returns it and its secret in clear (shown once, stored only hashed)."""
     sponsor = await session.scalar(select(Sponsor).where(Sponsor.slug == sponsor_slug))
@@ -153,11 +189,16 @@ async def create_client(
     for team_id in team_ids:
         session.add(ClientTeam(client_id=client.id, sponsor_id=sponsor.id, team_id=team_id))
     await session.flush()
-    return await _record(session, client, sponsor.slug), secret
+    record = await _record(session, client, sponsor.slug)
+    await _audit_client(session, "client.create", record, before=None, actor=actor)
+    return record, secret
 
 
-async def revoke_client(session: AsyncSession, client_id: str) -> ClientRecord:
+async def revoke_client(
+    session: AsyncSession, client_id: str, *, actor: str = OPERATOR
+) -> ClientRecord:
     """Mark a client revoked: its tokens stop working at the next request."""
+    before = await get_client_by_client_id(session, client_id)
     await session.execute(
         update(Client)
         .where(Client.client_id == client_id, Client.revoked_at.is_(None))
@@ -166,10 +207,14 @@ async def revoke_client(session: AsyncSession, client_id: str) -> ClientRecord:
     record = await get_client_by_client_id(session, client_id)
     if record is None:
         raise NotFound(f"no client {client_id!r}", field="client_id")
+    if before is not None and before.revoked_at is None:
+        await _audit_client(session, "client.revoke", record, before=before, actor=actor)
     return record
 
 
-async def rotate_client_secret(session: AsyncSession, client_id: str) -> tuple[ClientRecord, str]:
+async def rotate_client_secret(
+    session: AsyncSession, client_id: str, *, actor: str = OPERATOR
+) -> tuple[ClientRecord, str]:
     """A new secret for a client; the old one stops working at once (issued tokens live on)."""
     secret = new_secret()
     await session.execute(
@@ -180,6 +225,7 @@ async def rotate_client_secret(session: AsyncSession, client_id: str) -> tuple[C
     record = await get_client_by_client_id(session, client_id)
     if record is None or record.revoked_at is not None:
         raise NotFound(f"no active client {client_id!r}", field="client_id")
+    await _audit_client(session, "client.rotate_secret", record, before=record, actor=actor)
     return record, secret
 
 

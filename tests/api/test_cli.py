@@ -11,10 +11,13 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from api.app import create_app
 from api.cli import main
 from db.migrations import upgrade_to_head
+from db.models import AuditEvent
+from db.sessions import create_engine
 from schema.sdl import sdl
 from tests.conftest import make_settings
 
@@ -72,6 +75,27 @@ async def test_client_lifecycle(database: str) -> None:
     await invoke("client", "revoke", created["client_id"])
     listing = json.loads(await invoke("client", "list", "--json"))
     assert next(c for c in listing if c["client_id"] == created["client_id"])["revoked_at"]
+    engine = create_engine(database, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(AuditEvent.action, AuditEvent.actor_client_id, AuditEvent.after).where(
+                        AuditEvent.entity_type == "Client"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    mine = [
+        (a, who) for a, who, after in rows if after and after["client_id"] == created["client_id"]
+    ]
+    assert mine == [
+        ("client.create", "cli"),
+        ("client.rotate_secret", "cli"),
+        ("client.revoke", "cli"),
+    ]
+    assert all("secret" not in json.dumps(after) for _, _, after in rows)
 
 
 async def test_rotated_secret_replaces_the_old_one(database: str) -> None:

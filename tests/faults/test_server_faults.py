@@ -233,8 +233,13 @@ async def test_a_batch_cut_by_the_graceful_timeout_is_rolled_back(
             server.process.send_signal(signal.SIGTERM)
             await _wait_exit(server.process, 15)  # the lock is still held: the batch is cut
             await lock.release()
-            with pytest.raises(httpx.TransportError):
-                await request
+            # uvicorn either drops the connection or, when it cancels the request first, answers
+            # 500; both are a cut batch, and neither may leave anything written.
+            try:
+                response: httpx.Response | None = await request
+            except httpx.TransportError:
+                response = None
+            assert response is None or response.status_code >= 500, response.text
     await asyncio.sleep(0.5)  # the server's database session ends with its connection
     assert await counts(pg_app, tenant, "cut-1") == {
         "points": 0,

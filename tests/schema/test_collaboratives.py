@@ -151,7 +151,10 @@ async def test_writes_are_audited(app: Starlette, tenant: Tenant) -> None:
         events = (
             await session.scalars(
                 select(AuditEvent)
-                .where(AuditEvent.sponsor_id == tenant.sponsor_id)
+                .where(
+                    AuditEvent.sponsor_id == tenant.sponsor_id,
+                    AuditEvent.entity_type == "Collaborative",
+                )
                 .order_by(AuditEvent.at)
             )
         ).all()
