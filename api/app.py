@@ -17,6 +17,7 @@ from api.auth.external import ExternalKeys
 from api.auth.keys import KeyStore
 from api.auth.middleware import BearerAuthMiddleware
 from api.availability import UnavailableMiddleware
+from api.dashboard import dashboard_routes
 from api.export import export_routes
 from api.fhir import fhir_routes
 from api.graphql import CollabXGraphQL
@@ -122,6 +123,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         *fhir_routes(),
         *export_routes(),
+        *dashboard_routes(),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, debug=False)
     app.state.metrics = metrics

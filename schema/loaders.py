@@ -117,6 +117,19 @@ class Loaders:
         self.team_by_id: DataLoader[uuid.UUID, Team | None] = self._loader(
             lambda s, ids: teams.teams_by_ids(s, sid, ids)
         )
+        # Federation entity keys (sponsorSlug, code) of the caller's sponsor: one query per type.
+        self.collaborative_by_code: DataLoader[str, Collaborative | None] = self._loader(
+            lambda s, codes: collaboratives.collaboratives_by_codes(s, sid, codes)
+        )
+        self.team_by_code: DataLoader[str, Team | None] = self._loader(
+            lambda s, codes: teams.teams_by_codes(s, sid, codes)
+        )
+        self.organization_by_code: DataLoader[str, Organization | None] = self._loader(
+            lambda s, codes: teams.organizations_by_codes(s, sid, codes)
+        )
+        self.measure_by_code: DataLoader[str, VersionedMeasure | None] = self._loader(
+            lambda s, codes: measures.measures_by_codes(s, sid, codes)
+        )
         self.members_by_team_id: DataLoader[uuid.UUID, list[TeamMember]] = self._loader(
             lambda s, ids: teams.members_by_team_ids(s, sid, ids)
         )

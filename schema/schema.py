@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+import strawberry.federation
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
@@ -81,6 +82,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     """The schema with its extensions and query ``limits`` (a new instance each call).
 
     The app builds its own from settings (api/graphql.py); the default limits serve SDL export.
+    It is an Apollo Federation v2 subgraph: entities and their keys are in schema/federation.py.
     """
     limits = limits or QueryLimits()
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
@@ -90,7 +92,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return strawberry.federation.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -98,6 +100,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
         ),
         extensions=extensions,
+        federation_version="2.5",
     )
 
 

@@ -25,9 +25,18 @@ from db.queries.sponsors import get_sponsor_by_slug
 from schema.principal import Principal
 
 OPEN_PATHS = frozenset(
-    {"/oauth/token", "/healthz", "/readyz", "/metrics", "/fhir/metadata", "/favicon.ico"}
+    {
+        "/oauth/token",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/fhir/metadata",
+        "/favicon.ico",
+        "/dashboard",
+    }
 )
-OPEN_PREFIXES = ("/.well-known/",)
+# The dashboard's page and assets hold no data: it reads the API with the user's token.
+OPEN_PREFIXES = ("/.well-known/", "/dashboard/")
 
 
 def _is_open(scope: Scope, state: AppState) -> bool:

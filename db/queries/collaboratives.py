@@ -106,6 +106,21 @@ async def collaboratives_by_ids(
     return [by_id.get(i) for i in ids]
 
 
+async def collaboratives_by_codes(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Sequence[str]
+) -> list[Collaborative | None]:
+    """Collaboratives of one sponsor in the order of ``codes`` (federation entity keys)."""
+    rows = (
+        await session.scalars(
+            select(Collaborative).where(
+                Collaborative.sponsor_id == sponsor_id, Collaborative.code.in_(codes)
+            )
+        )
+    ).all()
+    by_code = {row.code: row for row in rows}
+    return [by_code.get(c) for c in codes]
+
+
 async def phases_by_collaborative_ids(
     session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[list[Phase]]:

@@ -251,6 +251,21 @@ async def measures_by_ids(
     return [by_id.get(i) for i in ids]
 
 
+async def measures_by_codes(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Sequence[str]
+) -> list[VersionedMeasure | None]:
+    """Measures of one sponsor at their current definitions, in the order of ``codes``."""
+    rows = (
+        await session.execute(
+            select(Measure, MeasureVersion)
+            .join(MeasureVersion, _current_definition())
+            .where(Measure.sponsor_id == sponsor_id, Measure.code.in_(codes))
+        )
+    ).all()
+    by_code = {m.code: VersionedMeasure(measure=m, definition=v) for m, v in rows}
+    return [by_code.get(c) for c in codes]
+
+
 async def measure_versions_by_measure_ids(
     session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[list[MeasureVersion]]:

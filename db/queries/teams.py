@@ -115,6 +115,21 @@ async def organizations_by_ids(
     return [by_id.get(i) for i in ids]
 
 
+async def organizations_by_codes(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Sequence[str]
+) -> list[Organization | None]:
+    """Organizations of one sponsor in the order of ``codes`` (federation entity keys)."""
+    rows = (
+        await session.scalars(
+            select(Organization).where(
+                Organization.sponsor_id == sponsor_id, Organization.code.in_(codes)
+            )
+        )
+    ).all()
+    by_code = {row.code: row for row in rows}
+    return [by_code.get(c) for c in codes]
+
+
 # --- teams ---------------------------------------------------------------------------------
 
 
@@ -212,6 +227,19 @@ async def teams_by_ids(
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id.get(i) for i in ids]
+
+
+async def teams_by_codes(
+    session: AsyncSession, sponsor_id: uuid.UUID, codes: Sequence[str]
+) -> list[Team | None]:
+    """Teams of one sponsor in the order of ``codes`` (federation entity keys)."""
+    rows = (
+        await session.scalars(
+            select(Team).where(Team.sponsor_id == sponsor_id, Team.code.in_(codes))
+        )
+    ).all()
+    by_code = {row.code: row for row in rows}
+    return [by_code.get(c) for c in codes]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from schema.assessments.types import AssessmentSummary, assessment_summary
 from schema.catalog.types import Resource, collaborative_resources
 from schema.change_package.types import ChangePackage
 from schema.context import Info
+from schema.federation import SPONSOR_CODE_KEY, entity_sponsor_id, sponsor_slug_of
 from schema.ids import encode_global_id
 from schema.measures.types import CollaborativeMeasure, measure_set_connection
 from schema.node import Node
@@ -66,7 +67,10 @@ class StaffMember:
         return cls(role=row.role, person_id=row.person_id)
 
 
-@strawberry.type(description="A 6-15 month learning system on one topic (a program).")
+@strawberry.type(
+    description="A 6-15 month learning system on one topic (a program).",
+    directives=[SPONSOR_CODE_KEY],
+)
 class Collaborative(Node):
     code: str = strawberry.field(description="Code, unique within the sponsor.")
     name: str = strawberry.field(description="Display name.")
@@ -94,6 +98,18 @@ class Collaborative(Node):
             row_id=row.id,
             sponsor_id=row.sponsor_id,
         )
+
+    @strawberry.field(description="Slug of the sponsor; with `code` the federation key.")
+    async def sponsor_slug(self, info: Info) -> str:
+        return await sponsor_slug_of(info, self.sponsor_id)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **key: str) -> Collaborative | None:
+        """The entity of a federation representation (batched per type; own sponsor only)."""
+        if entity_sponsor_id(info, key.get("sponsorSlug")) is None:
+            return None
+        row = await info.context.loaders.collaborative_by_code.load(key.get("code", ""))
+        return None if row is None else cls.from_model(row)
 
     @strawberry.field(description="The sponsor running the collaborative.")
     async def sponsor(self, info: Info) -> Sponsor:

@@ -15,6 +15,7 @@ from db.queries.measures import MeasureSetEntry, VersionedMeasure, set_order_key
 from db.queries.paging import Keyset, Page
 from schema.context import Info
 from schema.errors import invalid_argument
+from schema.federation import SPONSOR_CODE_KEY, entity_sponsor_id, sponsor_slug_of
 from schema.ids import encode_global_id
 from schema.node import Node
 from schema.pagination import Connection, page_request, to_connection
@@ -102,7 +103,8 @@ class MeasureDefinition(Node, DefinitionFields):
     description=(
         "A measure: a stable code and a versioned operational definition. The definition fields "
         "are those of `version` (the current version unless another one was asked for)."
-    )
+    ),
+    directives=[SPONSOR_CODE_KEY],
 )
 class Measure(Node, DefinitionFields):
     code: str = strawberry.field(description="Code, unique within the sponsor.")
@@ -127,6 +129,18 @@ class Measure(Node, DefinitionFields):
             sponsor_id=measure.sponsor_id,
             **_definition_values(definition),
         )
+
+    @strawberry.field(description="Slug of the sponsor; with `code` the federation key.")
+    async def sponsor_slug(self, info: Info) -> str:
+        return await sponsor_slug_of(info, self.sponsor_id)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **key: str) -> Measure | None:
+        """The entity of a federation representation (batched per type; own sponsor only)."""
+        if entity_sponsor_id(info, key.get("sponsorSlug")) is None:
+            return None
+        row = await info.context.loaders.measure_by_code.load(key.get("code", ""))
+        return None if row is None else cls.from_model(row)
 
     @strawberry.field(description="Every version of the definition, oldest first.")
     async def versions(self, info: Info) -> list[MeasureDefinition]:

@@ -6,11 +6,16 @@ import strawberry
 
 from db.models import Person as PersonModel
 from db.models import Sponsor as SponsorModel
+from schema.context import Info
+from schema.federation import SLUG_KEY, entity_sponsor_id
 from schema.ids import encode_global_id
 from schema.node import Node
 
 
-@strawberry.type(description="An organization that runs improvement programs (the tenant).")
+@strawberry.type(
+    description="An organization that runs improvement programs (the tenant).",
+    directives=[SLUG_KEY],
+)
 class Sponsor(Node):
     slug: str = strawberry.field(description="Unique code of the sponsor.")
     name: str = strawberry.field(description="Display name.")
@@ -26,6 +31,15 @@ class Sponsor(Node):
             description=row.description,
             website=row.website,
         )
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, slug: str) -> Sponsor | None:
+        """The caller's own sponsor for its slug; another sponsor's slug resolves to null."""
+        sponsor_id = entity_sponsor_id(info, slug)
+        if sponsor_id is None:
+            return None
+        row = await info.context.loaders.sponsor_by_id.load(sponsor_id)
+        return None if row is None else cls.from_model(row)
 
 
 @strawberry.type(description="Somebody on a collaborative's staff or a team.")

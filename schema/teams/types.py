@@ -29,6 +29,7 @@ from schema.charts.types import ChartedSeries, ChartInput, ChartPointInput, char
 from schema.collaboratives.types import Collaborative
 from schema.context import Info
 from schema.errors import forbidden, invalid_argument
+from schema.federation import SPONSOR_CODE_KEY, entity_sponsor_id, sponsor_slug_of
 from schema.ids import encode_global_id
 from schema.instruments.types import SurveyResponse, team_survey_responses
 from schema.measures.types import Measure
@@ -232,7 +233,10 @@ class CollaborativeTeamFilter:
         )
 
 
-@strawberry.type(description="An organization's improvement team enrolled in one collaborative.")
+@strawberry.type(
+    description="An organization's improvement team enrolled in one collaborative.",
+    directives=[SPONSOR_CODE_KEY],
+)
 class Team(Node):
     code: str = strawberry.field(description="Code, unique within the sponsor.")
     name: str = strawberry.field(description="Display name.")
@@ -256,6 +260,18 @@ class Team(Node):
             organization_id=row.organization_id,
             collaborative_id=row.collaborative_id,
         )
+
+    @strawberry.field(description="Slug of the sponsor; with `code` the federation key.")
+    async def sponsor_slug(self, info: Info) -> str:
+        return await sponsor_slug_of(info, self.sponsor_id)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **key: str) -> Team | None:
+        """The entity of a federation representation (batched per type; own sponsor only)."""
+        if entity_sponsor_id(info, key.get("sponsorSlug")) is None:
+            return None
+        row = await info.context.loaders.team_by_code.load(key.get("code", ""))
+        return None if row is None else cls.from_model(row)
 
     @strawberry.field(
         description="True unless the team has withdrawn (withdrawnOn today or before)."
@@ -402,7 +418,9 @@ class Team(Node):
             raise forbidden("this client may read the data of its own teams only")
 
 
-@strawberry.type(description="A hospital, clinic or practice (a site).")
+@strawberry.type(
+    description="A hospital, clinic or practice (a site).", directives=[SPONSOR_CODE_KEY]
+)
 class Organization(Node):
     code: str = strawberry.field(description="Code, unique within the sponsor.")
     name: str = strawberry.field(description="Display name.")
@@ -424,6 +442,18 @@ class Organization(Node):
             row_id=row.id,
             sponsor_id=row.sponsor_id,
         )
+
+    @strawberry.field(description="Slug of the sponsor; with `code` the federation key.")
+    async def sponsor_slug(self, info: Info) -> str:
+        return await sponsor_slug_of(info, self.sponsor_id)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, **key: str) -> Organization | None:
+        """The entity of a federation representation (batched per type; own sponsor only)."""
+        if entity_sponsor_id(info, key.get("sponsorSlug")) is None:
+            return None
+        row = await info.context.loaders.organization_by_code.load(key.get("code", ""))
+        return None if row is None else cls.from_model(row)
 
     @strawberry.field(
         description="The organization's teams (one per collaborative it joined), by code.",
