@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.state import AppState
 from db.migrations import current_revision, head_revision
+from db.sessions import ping
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -20,8 +20,7 @@ async def readyz(request: Request) -> JSONResponse:
     """The database answers and its schema is at the newest migration."""
     state: AppState = request.app.state.collabx
     try:
-        async with state.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await ping(state.engine)
         revision = await current_revision(state.engine)
     except (SQLAlchemyError, OSError) as exc:
         return JSONResponse(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -46,3 +46,9 @@ def create_engine(url: str, *, pool_size: int = 16, echo: bool = False) -> Async
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded attributes after commit (results outlive their unit of work)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Round-trip to the database (raises when it is unreachable); the readiness probe uses it."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

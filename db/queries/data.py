@@ -54,6 +54,7 @@ from db.models import Measure as MeasureModel
 from db.queries.audit import Actor, record_event, snapshot
 from db.queries.collaboratives import get_collaborative_by_code
 from db.queries.paging import Keyset, Page
+from db.queries.status import shown_status
 
 
 class ReceiptStatus(enum.StrEnum):
@@ -409,10 +410,7 @@ def _exported(row: Any) -> ExportedPoint:
         measure_code,
         locked_through,
     ) = row
-    shown: DataPointStatus | None = None
-    if not deleted:
-        locked = locked_through is not None and period <= locked_through
-        shown = DataPointStatus.LOCKED if locked else DataPointStatus(status)
+    shown = None if deleted else shown_status(status, period, locked_through)
     return ExportedPoint(
         id=point_id,
         team_id=team_id,

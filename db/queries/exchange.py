@@ -52,6 +52,7 @@ from db.models import (
     Team,
 )
 from db.queries.paging import Keyset
+from db.queries.status import shown_status
 
 # --- bulk export -----------------------------------------------------------------------------
 
@@ -259,10 +260,7 @@ def _export_row(row: Any) -> ExportRow:
         collaborative_code,
         locked_through,
     ) = row
-    shown: DataPointStatus | None = None
-    if not deleted:
-        locked = locked_through is not None and period <= locked_through
-        shown = DataPointStatus.LOCKED if locked else DataPointStatus(status)
+    shown = None if deleted else shown_status(status, period, locked_through)
     return ExportRow(
         id=point_id,
         collaborative_code=collaborative_code,

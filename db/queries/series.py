@@ -30,6 +30,7 @@ from db.models import (
     PeriodLock,
     Team,
 )
+from db.queries.status import shown_status
 
 ALL_PATIENTS = ""
 """The stratum of "all patients" (``data_points.stratum`` is never NULL)."""
@@ -226,7 +227,6 @@ async def _read_slots(
             slot = slots[pair] = _Slot(measure_code, position, [])
         if period is None:
             continue
-        locked = locked_through is not None and period <= locked_through
         slot.points.append(
             SeriesPoint(
                 period=period,
@@ -235,7 +235,7 @@ async def _read_slots(
                 value=_value(value, numerator, denominator, multiplier),
                 annotation=annotation or "",
                 measure_version=measure_version,
-                status=DataPointStatus.LOCKED if locked else DataPointStatus(status),
+                status=shown_status(status, period, locked_through),
                 updated_at=updated_at,
                 updated_by=updated_by or "",
                 receipt_id=receipt_id,
