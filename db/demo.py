@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from analytics.suppression import DEFAULT_CELL_MIN, DEFAULT_MIN_TEAMS
 from db.base import Base
 from db.enums import (
     CareModelDomain,
@@ -51,6 +52,7 @@ from db.enums import (
     PhaseKind,
     ResourceKind,
     Scoring,
+    SharingLevel,
     StaffRole,
     TeamRole,
 )
@@ -72,6 +74,8 @@ from db.models import (
     TeamMember,
 )
 from db.models.catalog import TAG_DOMAIN, TAG_TOPIC
+from db.queries.audit import Actor
+from db.queries.sharing import NewAgreement, create_agreement
 
 DEMO_NAMESPACE = uuid.UUID("6f1d2c4e-8a4b-5e0f-9c1d-3b7a2e5f8d10")
 """Namespace of every demo id (``uuid5(DEMO_NAMESPACE, readable name)``)."""
@@ -2037,6 +2041,39 @@ def build_demo_rows(today: date) -> dict[type[Base], list[Row]]:
     return builder.rows
 
 
+DEMO_SHARED_COLLABORATIVE = "pediatric-asthma"
+"""The collaborative whose aggregates the first demo sponsor shares with the second."""
+
+
+async def _add_sharing_agreement(session: AsyncSession) -> None:
+    """The demo's one agreement: the second sponsor (whose client is ``demo-partner``) may read
+    AGGREGATE data of one collaborative of the first, every measure of its set, under the
+    default suppression policy; created through the audited path, as an admin would."""
+    grantor = await session.scalar(select(Sponsor.id).where(Sponsor.slug == CHN))
+    assert grantor is not None, "the demo sponsors were inserted above"
+    measure_codes = [
+        use.code
+        for spec in COLLABORATIVES
+        if spec.code == DEMO_SHARED_COLLABORATIVE
+        for use in spec.measures
+    ]
+    await create_agreement(
+        session,
+        Actor(client_id="demo-seed", kind="ADMIN", sponsor_id=grantor),
+        NewAgreement(
+            grantee_slug=PQC,
+            collaborative_codes=[DEMO_SHARED_COLLABORATIVE],
+            measure_codes=measure_codes,
+            level=SharingLevel.AGGREGATE,
+            cell_min=DEFAULT_CELL_MIN,
+            min_teams=DEFAULT_MIN_TEAMS,
+            purpose="Demo: compare pediatric asthma outcomes across the two demo programs.",
+            valid_from=datetime.combine(date(2020, 1, 1), time(), tzinfo=UTC),
+            valid_to=None,
+        ),
+    )
+
+
 async def seed_demo(session: AsyncSession, *, today: date | None = None) -> DemoSummary:
     """Insert the demo data into ``session`` (the caller commits); a no-op when already there."""
     present = await session.scalar(
@@ -2052,6 +2089,7 @@ async def seed_demo(session: AsyncSession, *, today: date | None = None) -> Demo
     from db.demo_content import seed_demo_content  # it builds on this module's specifications
 
     content = await seed_demo_content(session, today=today)
+    await _add_sharing_agreement(session)
     return DemoSummary(
         created=True,
         sponsors=len(rows[Sponsor]),

@@ -183,3 +183,11 @@ DEFAULT_SCOPES: dict[ClientKind, tuple[str, ...]] = {
     ClientKind.PARTNER: ("aggregate:read", "catalog:read"),
 }
 """The typical scopes of each kind, used when a client is created without explicit scopes."""
+
+
+class SharingLevel(enum.StrEnum):
+    """What a sharing agreement lets the grantee sponsor see (least to most)."""
+
+    AGGREGATE = "AGGREGATE"
+    TEAM_DEIDENTIFIED = "TEAM_DEIDENTIFIED"
+    TEAM_IDENTIFIED = "TEAM_IDENTIFIED"

@@ -36,6 +36,7 @@ from db.models.content import (
     PdsaCycle,
     SurveyResponse,
 )
+from db.models.sharing import SharingAgreement
 from db.models.webhooks import Webhook, WebhookDelivery
 from db.queries import (
     aggregates,
@@ -58,6 +59,7 @@ from db.queries.instruments import VersionStructure
 from db.queries.measures import MeasureSetEntry, VersionedMeasure
 from db.queries.paging import Page
 from db.queries.series import Series, SeriesKey
+from db.queries.sharing import AgreementScope, agreement_scopes, agreements_by_ids
 from db.queries.teams import TeamPageKey
 
 KeyT = TypeVar("KeyT")
@@ -217,6 +219,14 @@ class Loaders:
         )
         self.webhook_delivery_by_id: DataLoader[uuid.UUID, WebhookDelivery | None] = self._loader(
             lambda s, ids: webhooks.deliveries_by_ids(s, sid, ids)
+        )
+        # Sharing agreements the caller's sponsor grants or receives; what they name (keyed by
+        # grantor and agreement: a grantee reads another sponsor's rows here, and only here).
+        self.sharing_agreement_by_id: DataLoader[uuid.UUID, SharingAgreement | None] = self._loader(
+            lambda s, ids: agreements_by_ids(s, sid, ids, "ANY")
+        )
+        self.agreement_scope_by_key: DataLoader[tuple[uuid.UUID, uuid.UUID], AgreementScope] = (
+            self._loader(agreement_scopes)
         )
 
     def _loader(

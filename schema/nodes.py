@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import strawberry
 
+from db.queries.sharing import sponsors_sharing_with
 from schema.catalog.types import Resource
 from schema.collaboratives.types import Collaborative
 from schema.content_nodes import CONTENT_NODE_SCOPE, CONTENT_NODES
@@ -24,6 +25,7 @@ from schema.ids import InvalidId, decode_global_id
 from schema.measures.types import Measure, MeasureDefinition
 from schema.node import Node
 from schema.permissions import require_principal
+from schema.sharing.types import SHARING_NODE_SCOPE, SHARING_NODES
 from schema.sponsors.types import Person, Sponsor
 from schema.teams.types import Organization, Team
 from schema.webhooks.types import WEBHOOK_NODE_SCOPE, WEBHOOK_NODES
@@ -41,7 +43,9 @@ class _NodeKind:
 async def _sponsor(info: Info, row_id: uuid.UUID) -> Node | None:
     principal = require_principal(info)
     if row_id != principal.sponsor_id:
-        return None
+        async with info.context.db() as session:
+            if row_id not in await sponsors_sharing_with(session, principal.sponsor_id):
+                return None
     row = await info.context.loaders.sponsor_by_id.load(row_id)
     return Sponsor.from_model(row) if row is not None else None
 
@@ -101,6 +105,7 @@ NODE_KINDS: dict[str, _NodeKind] = {
     "DataPoint": _NodeKind("data:read", _data_point),
     **{name: _NodeKind(CONTENT_NODE_SCOPE, fetch) for name, fetch in CONTENT_NODES.items()},
     **{name: _NodeKind(WEBHOOK_NODE_SCOPE, fetch) for name, fetch in WEBHOOK_NODES.items()},
+    **{name: _NodeKind(SHARING_NODE_SCOPE, fetch) for name, fetch in SHARING_NODES.items()},
 }
 """Every type ``node`` resolves, with the scope it needs."""
 

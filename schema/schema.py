@@ -29,6 +29,8 @@ from schema.measures.queries import MeasureQueries
 from schema.nodes import NodeQueries
 from schema.pdsa.mutations import PdsaMutations
 from schema.scalars import SCALAR_MAP
+from schema.sharing.mutations import SharingMutations
+from schema.sharing.queries import SharingQueries
 from schema.sponsors.queries import SponsorQueries
 from schema.teams.mutations import TeamMutations
 from schema.teams.queries import TeamQueries
@@ -50,6 +52,7 @@ class Query(
     InstrumentQueries,
     AssessmentQueries,
     WebhookQueries,
+    SharingQueries,
 ):
     pass
 
@@ -66,6 +69,7 @@ class Mutation(
     AssessmentMutations,
     InstrumentMutations,
     WebhookMutations,
+    SharingMutations,
 ):
     pass
 

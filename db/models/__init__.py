@@ -27,6 +27,14 @@ from db.models.exchange import (
     PeriodLock,
 )
 from db.models.measures import CollaborativeMeasure, Measure, MeasureVersion
+from db.models.sharing import (
+    MeasureEquivalence,
+    PseudonymKey,
+    SharingAccessLog,
+    SharingAgreement,
+    SharingAgreementCollaborative,
+    SharingAgreementMeasure,
+)
 from db.models.sponsors import Person, Sponsor
 from db.models.teams import Organization, Team, TeamMember
 from db.models.webhooks import Webhook, WebhookCollaborative, WebhookDelivery
@@ -52,6 +60,7 @@ __all__ = [
     "InstrumentVersion",
     "Measure",
     "MeasureDataReceipt",
+    "MeasureEquivalence",
     "MeasureVersion",
     "Organization",
     "PdsaCycle",
@@ -59,9 +68,14 @@ __all__ = [
     "PeriodLock",
     "Person",
     "Phase",
+    "PseudonymKey",
     "Resource",
     "ResourceCollaborative",
     "ResourceTag",
+    "SharingAccessLog",
+    "SharingAgreement",
+    "SharingAgreementCollaborative",
+    "SharingAgreementMeasure",
     "SigningKey",
     "Sponsor",
     "StaffAssignment",

@@ -2,9 +2,8 @@
 
 :func:`aggregate_access` is the one place that decides, per reader, whether an aggregate of a
 sponsor's data is shown exactly or through a :class:`~analytics.suppression.SuppressionPolicy`.
-Sharing agreements (cross-sponsor reads) plug in here: they will give the policy of a reader of
-another sponsor; until then other sponsors' data are not visible at all and this function is
-only asked about the caller's own sponsor.
+It is asked about the caller's own sponsor; another sponsor's data are read only under sharing
+agreements, whose own policies apply (:mod:`schema.aggregates.pooling`).
 
 The rules:
 
@@ -16,8 +15,8 @@ The rules:
   an outside system by nature (a funder, a registry, a public dashboard), so its aggregates are
   suppressed with the sponsor's default policy (cellMin 11, minTeams 3), like any aggregate that
   crosses a sponsor boundary or is marked public;
-* a reader of another sponsor is suppressed with the default policy (issue 5 will take the
-  sharing agreement's policy instead).
+* a reader of another sponsor (never asked here: pooling takes the agreement's policy) is
+  suppressed with the default policy.
 
 A suppressed reader is also limited in *what* it may ask, so that no hidden value can be
 recovered by subtracting two answers: only whole collaboratives (no ``teams`` scope: those are

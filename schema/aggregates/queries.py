@@ -12,14 +12,10 @@ from typing import Annotated
 
 import strawberry
 
-from db.queries.aggregates import (
-    AggregateFilter,
-    aggregate_parts,
-    collaborative_goal,
-    median_team_values,
-)
+from db.queries.aggregates import AggregateFilter, collaborative_goal
 from db.queries.measures import get_measure_by_code
-from schema.aggregates.access import aggregate_access
+from schema.aggregates.access import AggregateAccess
+from schema.aggregates.pooling import contributions, log_shared_reads, pooled_data
 from schema.aggregates.types import (
     AggregateScope,
     AggregateSeries,
@@ -33,6 +29,7 @@ from schema.measures.types import Measure
 from schema.permissions import HasScope, require_principal
 from schema.principal import Principal
 from schema.scalars import Period
+from schema.sharing.access import sponsors_by_slugs, strictest
 from schema.teams.types import findable_code
 
 MAX_SCOPE_CODES = 100
@@ -70,8 +67,9 @@ class AggregateQueries:
             "A measure aggregated across teams per month: teams reporting, Σ numerators and "
             "denominators, pooled rate, mean and median of team values, teams meeting the goal, "
             "with run and control charts. Computed in the database. Readers other than the "
-            "sponsor's own staff see small counts suppressed (see `exact`). Null when the "
-            "caller's sponsor has no such measure."
+            "sponsor's own staff see small counts suppressed (see `exact`); other sponsors' "
+            "data are pooled as their sharing agreements allow (see `scope.sponsors`). Null "
+            "when the measure does not exist or is another sponsor's that is not shared."
         ),
         permission_classes=[HasScope("aggregate:read")],
     )
@@ -90,6 +88,16 @@ class AggregateQueries:
         stratum: Annotated[
             str, strawberry.argument(description="Stratum; '' (default) for all patients.")
         ] = "",
+        sponsor: Annotated[
+            str | None,
+            strawberry.argument(
+                description=(
+                    "Slug of the sponsor whose measure code `measure` is; default the caller's "
+                    "own (or the one sponsor `scope.sponsors` names). Another sponsor's measure "
+                    "is visible only when an agreement in force shares it."
+                )
+            ),
+        ] = None,
     ) -> AggregateSeries | None:
         principal = require_principal(info)
         scope = scope or AggregateScope()
@@ -100,47 +108,66 @@ class AggregateQueries:
         collaboratives = _codes("collaboratives", scope.collaboratives)
         teams = _codes("teams", scope.teams)
         sponsors = _codes("sponsors", scope.sponsors)
-        if not findable_code(measure):
+        owner_slug = _measure_sponsor(principal, sponsor, sponsors)
+        if not findable_code(measure) or not findable_code(owner_slug):
             return None
-        sponsor_id = principal.sponsor_id
+        participants = sponsors if sponsors is not None else frozenset({owner_slug})
         own_teams = await _own_team_ids(info, principal, teams)
-        access = aggregate_access(
-            principal,
-            sponsor_id=sponsor_id,
-            scope_team_ids=own_teams,
-        )
-        if not access.exact and teams is not None:
-            raise forbidden(
-                "aggregates of named teams are team-identified: this reader may aggregate whole "
-                "collaboratives only"
-            )
-        if not access.exact and stratum:
-            raise forbidden(
-                "stratified aggregates are not available to this reader (a stratum could be "
-                "recomputed from the total and the other strata)"
-            )
-        visible = sponsors is None or principal.sponsor_slug in sponsors
         single = next(iter(collaboratives)) if collaboratives and len(collaboratives) == 1 else None
         async with info.context.db() as session:
-            found = await get_measure_by_code(session, sponsor_id, measure)
-            if found is None:
+            by_slug = await sponsors_by_slugs(session, participants | {owner_slug})
+            owner = by_slug.get(owner_slug)
+            found = None if owner is None else await get_measure_by_code(session, owner.id, measure)
+            if owner is None or found is None:
                 return None
+            pooled = await contributions(
+                info,
+                session,
+                measure=found,
+                sponsors=[by_slug[slug] for slug in sorted(participants) if slug in by_slug],
+                own_team_ids=own_teams,
+            )
+            if pooled is None:
+                return None
+            policy = strictest(c.policy for c in pooled if c.policy is not None)
+            if teams is not None and any(c.shared for c in pooled):
+                raise forbidden(
+                    "aggregates of named teams are team-identified: another sponsor's data are "
+                    "aggregated by whole collaboratives only (see sharedTeamSeries)"
+                )
+            if policy is not None and teams is not None:
+                raise forbidden(
+                    "aggregates of named teams are team-identified: this reader may aggregate "
+                    "whole collaboratives only"
+                )
+            if policy is not None and stratum:
+                raise forbidden(
+                    "stratified aggregates are not available to this reader (a stratum could be "
+                    "recomputed from the total and the other strata)"
+                )
             facts = MeasureFacts.of(found)
             goal = None
             if single is not None:
-                _, goal = await collaborative_goal(session, sponsor_id, single, facts.measure_id)
-            parts, medians = [], {}
-            if visible:
-                filter = AggregateFilter(
-                    collaborative_codes=collaboratives,
-                    team_codes=teams,
-                    from_period=from_,
-                    to_period=to,
-                    stratum=stratum,
-                )
-                ids = [facts.measure_id]
-                parts = await aggregate_parts(session, sponsor_id, ids, filter=filter)
-                medians = await median_team_values(session, sponsor_id, ids, filter=filter)
+                _, goal = await collaborative_goal(session, owner.id, single, facts.measure_id)
+            filter = AggregateFilter(
+                collaborative_codes=collaboratives,
+                team_codes=teams,
+                from_period=from_,
+                to_period=to,
+                stratum=stratum,
+            )
+            data = await pooled_data(session, facts.measure_id, pooled, filter)
+        await log_shared_reads(
+            info,
+            pooled,
+            collaborative_codes=sorted(collaboratives or ()),
+            teams_read=data.teams_read,
+        )
+        access = (
+            AggregateAccess(None, "exact for every sponsor pooled")
+            if policy is None
+            else AggregateAccess(policy, "suppressed for at least one sponsor pooled")
+        )
         return AggregateSeries(
             measure=Measure.from_model(found),
             stratum=stratum,
@@ -148,7 +175,20 @@ class AggregateQueries:
             exact=access.exact,
             suppression_policy=SuppressionPolicyInfo.from_policy(access.policy),
             points=aggregate_points(
-                facts, parts, medians, access=access, goal_applies=single is not None
+                facts, data.parts, data.medians, access=access, goal_applies=single is not None
             ),
+            pooled_definitions=[c.definition() for c in pooled],
             facts=facts,
         )
+
+
+def _measure_sponsor(
+    principal: Principal, sponsor: str | None, sponsors: frozenset[str] | None
+) -> str:
+    """Whose measure code ``measure`` is: ``sponsor`` when given; else the caller's own, unless
+    the scope names exactly one other sponsor."""
+    if sponsor is not None:
+        return sponsor
+    if sponsors is not None and len(sponsors) == 1 and principal.sponsor_slug not in sponsors:
+        return next(iter(sponsors))
+    return principal.sponsor_slug

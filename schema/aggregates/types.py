@@ -49,6 +49,7 @@ from schema.charts.types import (
 from schema.context import Info
 from schema.measures.types import Measure
 from schema.scalars import Count, Period
+from schema.sharing.types import PooledDefinition
 
 strawberry.enum(
     analytics_suppression.SuppressionReason,
@@ -73,8 +74,10 @@ class AggregateScope:
     sponsors: list[str] | None = strawberry.field(
         default=None,
         description=(
-            "Sponsor slugs. Only the caller's own sponsor is visible for now (sharing agreements "
-            "will add others): a scope without it is empty."
+            "Sponsor slugs whose data to pool (default: the measure's sponsor). Another sponsor "
+            "contributes only under a sharing agreement in force with the caller's sponsor, "
+            "only the collaboratives it names, and only an equivalent measure (linked by both "
+            "sides or sharing a FHIR canonical); see `pooledDefinitions`."
         ),
     )
     teams: list[str] | None = strawberry.field(
@@ -298,6 +301,13 @@ class AggregateSeries(ChartedSeries):
         description="The suppression applied to this reader; null for exact readers."
     )
     points: list[AggregatePoint] = strawberry.field(description="One point per month with data.")
+    pooled_definitions: list[PooledDefinition] = strawberry.field(
+        default_factory=list,
+        description=(
+            "The measure definitions pooled, one per sponsor whose data the points include "
+            "(the caller's own, and those shared with it by an agreement in force)."
+        ),
+    )
     facts: strawberry.Private[MeasureFacts]
 
     async def chart_input(self, info: Info) -> ChartInput:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 
 from db.enums import ClientKind
+from db.queries.sharing import sponsors_sharing_with
 from db.queries.sponsors import get_sponsor_by_slug, list_sponsors
 from schema.context import Info
 from schema.permissions import HasScope, require_principal
 from schema.sponsors.types import Sponsor
-from schema.teams.types import Team
+from schema.teams.types import Team, findable_code
 
 
 @strawberry.type(description="The calling client.")
@@ -52,18 +53,30 @@ class SponsorQueries:
             sponsor_slug=principal.sponsor_slug,
         )
 
-    @strawberry.field(description="The sponsors the caller can see (its own).")
+    @strawberry.field(
+        description=(
+            "The sponsors the caller can see: its own, and those with a sharing agreement in "
+            "force with it (as grantor or grantee)."
+        )
+    )
     async def sponsors(self, info: Info) -> list[Sponsor]:
         principal = require_principal(info)
         async with info.context.db() as session:
-            rows = await list_sponsors(session, ids=[principal.sponsor_id])
+            partners = await sponsors_sharing_with(session, principal.sponsor_id)
+            rows = await list_sponsors(session, ids=[principal.sponsor_id, *partners])
         return [Sponsor.from_model(row) for row in rows]
 
     @strawberry.field(description="A sponsor by slug; null when not visible to the caller.")
     async def sponsor(self, info: Info, slug: str) -> Sponsor | None:
         principal = require_principal(info)
-        if slug != principal.sponsor_slug:
+        if not findable_code(slug):
             return None
         async with info.context.db() as session:
             row = await get_sponsor_by_slug(session, slug)
-        return Sponsor.from_model(row) if row is not None else None
+            if row is None:
+                return None
+            if row.id != principal.sponsor_id and row.id not in await sponsors_sharing_with(
+                session, principal.sponsor_id
+            ):
+                return None
+        return Sponsor.from_model(row)

@@ -8,8 +8,8 @@ from schema.schema import Mutation, Query
 
 CHECKED_INSIDE = {
     "viewer": "anyone authenticated may ask who they are",
-    "sponsors": "answers only the caller's own sponsor",
-    "sponsor": "answers only the caller's own sponsor",
+    "sponsors": "answers the caller's own sponsor and those sharing with it (public profile)",
+    "sponsor": "answers the caller's own sponsor and those sharing with it (public profile)",
     "node": "checks the scope of the type the id names",
     "nodes": "checks the scope of the type each id names",
 }

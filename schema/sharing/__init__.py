@@ -1,0 +1,1 @@
+"""Sharing across sponsors: agreements, shared reads, the access log, measure links."""
