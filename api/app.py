@@ -25,6 +25,7 @@ from api.health import healthz, readyz
 from api.limits import SizeLimitMiddleware
 from api.live import start_live, stop_live
 from api.logs import AccessLogMiddleware
+from api.maintenance import Maintenance
 from api.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from api.middleware import RequestIdMiddleware
 from api.ratelimit import RateLimiter, rate_limited_token_endpoint
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> Starlette:
                 settings, on_limited=lambda endpoint: metrics.rate_limited.labels(endpoint).inc()
             ),
         )
+        maintenance = Maintenance(state)
         try:
             try:
                 await keys.load()
@@ -73,11 +75,13 @@ def create_app(settings: Settings) -> Starlette:
                 # Start anyway: /readyz says 503 and the keys load on first use.
                 logger.warning("database unreachable at start-up (%s)", type(exc).__name__)
             await start_live(state)
+            maintenance.start()
             app.state.collabx = state
             metrics.bind_engine(engine)
             graphql.bind(state)
             yield
         finally:
+            await maintenance.stop()
             await stop_live(state)
             metrics.bind_engine(None)
             if state.rate_limiter is not None:

@@ -7,13 +7,16 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 from db.enums import ALL_SCOPES, DEFAULT_SCOPES, ClientKind
 from db.errors import DomainError
 from db.queries.auth import ClientRecord
@@ -90,11 +93,7 @@ def serve(migrate: bool) -> None:
     base_url = f"http://{settings.host}:{settings.port}"
     if settings.demo and present:
         click.echo(credentials_text(base_url))
-    app = create_app(settings)
-    if settings.gc_tuning:
-        _tune_gc()
-    uvicorn.run(
-        app,
+    options: dict[str, Any] = dict(
         host=settings.host,
         port=settings.port,
         log_level="debug" if settings.debug else "info",
@@ -104,6 +103,27 @@ def serve(migrate: bool) -> None:
         ws_max_size=MAX_MESSAGE_BYTES,
         proxy_headers=False,
     )
+    if settings.workers > 1:
+        # uvicorn's supervisor starts the workers (spawned: each builds its own app through
+        # worker_app, with the same environment) and restarts one that dies.
+        uvicorn.run("api.cli:worker_app", factory=True, workers=settings.workers, **options)
+        return
+    app = create_app(settings)
+    if settings.gc_tuning:
+        _tune_gc()
+    uvicorn.run(app, **options)
+
+
+def worker_app() -> Starlette:
+    """The app of one uvicorn worker process (``COLLABX_WORKERS`` > 1): settings from the
+    environment, as ``collabx serve`` read them, and the same GC tuning."""
+    from api.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    if settings.gc_tuning:
+        _tune_gc()
+    return app
 
 
 def _tune_gc() -> None:
@@ -293,6 +313,16 @@ def keys_rotate() -> None:
 
     kid = _in_transaction(settings, work)
     click.echo(f"new signing key {kid} ({settings.signing_alg})")
+
+
+@main.command("purge-idempotency-keys")
+def purge_idempotency_keys() -> None:
+    """Delete idempotency keys past their 24 h expiry (every API process also does this each
+    COLLABX_MAINTENANCE_INTERVAL_SECONDS; run this from cron when that is 0)."""
+    from db.ingest import delete_expired_idempotency_keys
+
+    removed = _in_transaction(_settings(), delete_expired_idempotency_keys)
+    click.echo(f"purged {removed} expired idempotency keys")
 
 
 @main.group()

@@ -94,10 +94,12 @@ from fhir.resources.R4B.measurereport import (
     MeasureReportGroupStratifierStratum,
 )
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.json_encoding import encode_json
 from api.state import AppState
 from db import ingest
 from db.enums import ImprovementDirection, MeasureType, Scoring
@@ -227,7 +229,7 @@ def fhir_response(
     body: dict[str, Any] | None, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A FHIR JSON response (no body for ``None``)."""
-    content = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
+    content = b"" if body is None else encode_json(body)  # orjson: UTF-8, compact
     return Response(
         content,
         status_code=status,
@@ -1512,7 +1514,7 @@ def _split(values: Sequence[str]) -> list[str]:
 
 
 async def _search_filter(
-    state: AppState, principal: Principal, request: Request
+    session: AsyncSession, principal: Principal, request: Request
 ) -> ReportFilter | None:
     """The filter of a search's parameters; None when it can match nothing."""
     params = request.query_params
@@ -1531,7 +1533,7 @@ async def _search_filter(
     if measures:
         measure_ids = set()
         for value in _split(measures):
-            found, wanted_version = await _search_measure(state, principal.sponsor_id, value)
+            found, wanted_version = await _search_measure(session, principal.sponsor_id, value)
             if found is not None:
                 measure_ids.add(found.id)
                 version = wanted_version if wanted_version is not None else version
@@ -1539,14 +1541,13 @@ async def _search_filter(
     reporters = params.getlist("reporter")
     if reporters:
         team_ids = set()
-        async with state.sessionmaker() as session:
-            for value in _split(reporters):
-                code = value.split("/_history/")[0].rstrip("/").rpartition("/")[2]
-                if not _findable(code):
-                    continue
-                organization = await organization_teams(session, principal.sponsor_id, code)
-                if organization is not None:
-                    team_ids.update(team.id for team in organization.teams)
+        for value in _split(reporters):
+            code = value.split("/_history/")[0].rstrip("/").rpartition("/")[2]
+            if not _findable(code):
+                continue
+            organization = await organization_teams(session, principal.sponsor_id, code)
+            if organization is not None:
+                team_ids.update(team.id for team in organization.teams)
     if principal.is_team_bound:
         team_ids = set(principal.team_ids) if team_ids is None else team_ids & principal.team_ids
     low, high = _period_bounds(params.getlist("period"))
@@ -1562,16 +1563,15 @@ async def _search_filter(
 
 
 async def _search_measure(
-    state: AppState, sponsor_id: uuid.UUID, value: str
+    session: AsyncSession, sponsor_id: uuid.UUID, value: str
 ) -> tuple[FhirMeasure | None, int | None]:
     """A ``measure`` search value: a canonical (with or without ``|version``) or a code."""
     url, bar, version_text = value.partition("|")
-    async with state.sessionmaker() as session:
-        candidates = await measures_for_canonical(session, sponsor_id, url)
-        if not candidates:
-            code = url.rpartition("Measure/")[2] if "Measure/" in url else url
-            found = await measure_by_code(session, sponsor_id, code) if _findable(code) else None
-            candidates = [found] if found is not None else []
+    candidates = await measures_for_canonical(session, sponsor_id, url)
+    if not candidates:
+        code = url.rpartition("Measure/")[2] if "Measure/" in url else url
+        found = await measure_by_code(session, sponsor_id, code) if _findable(code) else None
+        candidates = [found] if found is not None else []
     if len(candidates) != 1:
         return None, None
     measure = candidates[0]
@@ -1610,15 +1610,15 @@ async def search_measure_reports(request: Request) -> Response:
         raise _fail(
             400, "not-supported", "only JSON is served", expression="_format", detail="FORMAT"
         )
-    filter = await _search_filter(state, principal, request)
     reports: list[list[ReportPoint]] = []
     has_next = False
-    if filter is not None:
-        async with state.sessionmaker() as session:
+    async with state.sessionmaker() as session:  # one session (one connection) per search
+        filter = await _search_filter(session, principal, request)
+        if filter is not None:
             page = await report_page(
                 session, principal.sponsor_id, filter=filter, limit=size, after=after
             )
-        reports, has_next = page.reports, page.has_next
+            reports, has_next = page.reports, page.has_next
     base = _base(request)
     self_url = str(request.url)
     links = [{"relation": "self", "url": self_url}]

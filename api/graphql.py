@@ -15,6 +15,24 @@ audit in tests/api/test_graphql_over_http.py):
   with a duplicate key (parsers disagree on which one wins) and text that is not Unicode (a lone
   surrogate escape such as ``"\\ud800"``, which no database can store) are 400.
 
+Hot paths (see bench/ and issue 7):
+
+* **Document cache**: parsed documents are kept per query text (an LRU of
+  :data:`DOCUMENT_CACHE_SIZE` entries, texts up to :data:`MAX_CACHED_QUERY_CHARS` characters),
+  and a text that once passed validation is not validated again — only its cost is checked
+  again, because the cost depends on the variables (page sizes). Validation depends on nothing
+  else (schema, limits and introspection setting are fixed per process).
+* **Automatic persisted queries** (Apollo's protocol): a request may carry
+  ``extensions.persistedQuery = {"version": 1, "sha256Hash": "<hex SHA-256 of the query>"}``
+  without ``query``; the server answers ``PersistedQueryNotFound`` (code
+  ``PERSISTED_QUERY_NOT_FOUND``, HTTP 200 for application/json clients, 400 for
+  application/graphql-response+json) when it does not know the hash, and the client then sends
+  query and hash together once; a hash that does not match the query is a 400
+  (``PERSISTED_QUERY_HASH_MISMATCH``). Each API process keeps its own LRU of
+  :data:`PERSISTED_QUERY_CACHE_SIZE` queries, so behind a load balancer a client may be asked
+  again once per process. Works over GET too (``extensions`` as a JSON query parameter).
+* **orjson** encodes responses (api/json_encoding.py; :mod:`json` for what orjson refuses).
+
 Before a request runs, its operation is parsed once more to charge the client's rate-limit
 bucket by query cost (api/ratelimit.py: 429 with ``Retry-After``, code ``RATE_LIMITED``) and to
 name the operation for metrics and the access log. A database outage in a resolver
@@ -23,30 +41,43 @@ name the operation for metrics and the access log. A database outage in a resolv
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    TypeInfo,
+    ValidationContext,
+    parse,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from api.json_encoding import encode_json
 from api.metrics import GraphQLOperation
 from api.settings import Settings
 from api.state import AppState
 from api.subscriptions import CollabXTransportWSHandler, connection_id
 from schema.context import Context, Limits
-from schema.limits import QueryLimits, expanded_fields, operation_costs
+from schema.limits import QueryLimits, cost_rule, expanded_fields, operation_costs
 from schema.loaders import Loaders
 from schema.principal import Principal
 from schema.schema import build_schema
@@ -64,6 +95,178 @@ _CODES = {
 }
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 UNAVAILABLE_RETRY_AFTER = "1"
+
+DOCUMENT_CACHE_SIZE = 256
+"""Parsed (and validated) documents kept per process, by query text. With the token limit
+(2,000 tokens: an AST of at most a few hundred KB) the cache stays within tens of MB even when
+filled with the largest documents; clients use a handful."""
+MAX_CACHED_QUERY_CHARS = 16_384
+"""Longer query texts are parsed and validated every time (and not persisted)."""
+PERSISTED_QUERY_CACHE_SIZE = 1_024
+"""Automatic persisted queries kept per process, by SHA-256 (at most 16 MiB of text)."""
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Lru(Generic[K, V]):
+    """A small least-recently-used mapping (one event loop per process: no locking needed)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class DocumentCache:
+    """Parsed documents by query text, and which texts passed validation."""
+
+    def __init__(self, size: int = DOCUMENT_CACHE_SIZE) -> None:
+        self._documents: _Lru[str, DocumentNode] = _Lru(size)
+        self._valid: _Lru[str, bool] = _Lru(size)
+        self._expanded: _Lru[str, int] = _Lru(size)
+
+    def document(self, query: str) -> DocumentNode | None:
+        return self._documents.get(query)
+
+    def remember(self, query: str, document: DocumentNode) -> None:
+        if len(query) <= MAX_CACHED_QUERY_CHARS:
+            self._documents.put(query, document)
+
+    def parse(self, query: str, max_tokens: int | None) -> DocumentNode:
+        """The document of ``query`` (parsed once; GraphQLError when it does not parse)."""
+        found = self._documents.get(query)
+        if found is None:
+            found = parse(query, max_tokens=max_tokens)
+            self.remember(query, found)
+        return found
+
+    def expanded_fields(self, query: str, document: DocumentNode) -> int:
+        """``expanded_fields(document)`` of the document of ``query`` (counted once)."""
+        found = self._expanded.get(query)
+        if found is None:
+            found = expanded_fields(document)
+            if len(query) <= MAX_CACHED_QUERY_CHARS:
+                self._expanded.put(query, found)
+        return found
+
+    def is_valid(self, query: str) -> bool:
+        return self._valid.get(query) is not None
+
+    def mark_valid(self, query: str) -> None:
+        if len(query) <= MAX_CACHED_QUERY_CHARS:
+            self._valid.put(query, True)
+
+
+def _cost_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    limits: QueryLimits,
+    variables: dict[str, Any] | None,
+) -> list[GraphQLError]:
+    """The errors of the cost limit alone (the one validation rule that reads the variables),
+    without walking the document as a full validation does."""
+    errors: list[GraphQLError] = []
+    if limits.max_cost:
+        context = ValidationContext(schema, document, TypeInfo(schema), errors.append)
+        cost_rule(limits, variables)(context)
+    return errors
+
+
+class CachedDocuments(SchemaExtension):
+    """Skips parsing and validation of a query text seen (and found valid) before; the cost
+    limit is still checked against each request's variables."""
+
+    def __init__(self, cache: DocumentCache, limits: QueryLimits) -> None:
+        self.cache = cache
+        self.limits = limits
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        if context.graphql_document is None and query:
+            context.graphql_document = self.cache.document(query)
+        yield
+        if query and context.graphql_document is not None and not context.pre_execution_errors:
+            self.cache.remember(query, context.graphql_document)
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query
+        document = context.graphql_document
+        hit = (
+            bool(query)
+            and document is not None
+            and context.pre_execution_errors is None
+            and self.cache.is_valid(query or "")
+        )
+        if hit:
+            assert document is not None
+            context.pre_execution_errors = _cost_errors(
+                context.schema._schema, document, self.limits, context.variables
+            )
+        yield
+        if not hit and query and context.pre_execution_errors == []:
+            # Valid with these variables: valid for any (only the cost reads them).
+            self.cache.mark_valid(query)
+
+
+class _PersistedQueryStore:
+    """Automatic persisted queries of this process: query texts by SHA-256 (hex)."""
+
+    def __init__(self, size: int = PERSISTED_QUERY_CACHE_SIZE) -> None:
+        self._queries: _Lru[str, str] = _Lru(size)
+
+    def resolve(self, query: str | None, persisted: object, media_type: str) -> str:
+        """The query of a request carrying ``extensions.persistedQuery``, or a GraphQLHTTPError."""
+        if not isinstance(persisted, dict):
+            raise GraphQLHTTPError(400, "`extensions.persistedQuery` must be an object.")
+        version = persisted.get("version")
+        digest = persisted.get("sha256Hash")
+        if version != 1:
+            raise GraphQLHTTPError(
+                400, "Unsupported persisted query version: only version 1 is supported."
+            )
+        if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest.lower()):
+            raise GraphQLHTTPError(
+                400, "`extensions.persistedQuery.sha256Hash` must be a hex SHA-256."
+            )
+        digest = digest.lower()
+        if query is None:
+            found = self._queries.get(digest)
+            if found is None:
+                status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+                raise GraphQLHTTPError(
+                    status, "PersistedQueryNotFound", code=PERSISTED_QUERY_NOT_FOUND
+                )
+            return found
+        if hashlib.sha256(query.encode("utf-8", "surrogatepass")).hexdigest() != digest:
+            raise GraphQLHTTPError(
+                400,
+                "provided sha does not match query",
+                code=PERSISTED_QUERY_HASH_MISMATCH,
+            )
+        if len(query) <= MAX_CACHED_QUERY_CHARS:
+            self._queries.put(digest, query)
+        return query
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -239,6 +442,10 @@ class CollabXGraphQL(GraphQL[Context, None]):
         settings = state.settings
         self._query_limits = query_limits(settings)
         schema = build_schema(self._query_limits)
+        self.documents = DocumentCache()
+        self.persisted_queries = _PersistedQueryStore()
+        documents, limits = self.documents, self._query_limits
+        schema.extensions = (*schema.extensions, lambda: CachedDocuments(documents, limits))
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.debug else None,
@@ -299,6 +506,13 @@ class CollabXGraphQL(GraphQL[Context, None]):
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         return _SubResponse(negotiate(request.headers.get("accept", "")))
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A GET carrying a persisted query (``extensions`` without ``query``) is a request."""
+        return bool(
+            super().should_render_graphql_ide(request)
+            and request.query_params.get("extensions") is None
+        )
+
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
         """The GraphQL request of a GET query string or a POST JSON object, or a 4xx."""
         if request.method == "GET":
@@ -329,6 +543,10 @@ class CollabXGraphQL(GraphQL[Context, None]):
             raise GraphQLHTTPError(400, "`operationName` must be a string or null.")
         if not isinstance(variables, dict | None):
             raise GraphQLHTTPError(400, "`variables` must be an object or null.")
+        if extensions and "persistedQuery" in extensions:
+            query = self.persisted_queries.resolve(
+                query, extensions["persistedQuery"], negotiate(request.headers.get("accept", ""))
+            )
         return GraphQLRequestData(
             query=query,
             variables=variables,
@@ -408,7 +626,9 @@ class CollabXGraphQL(GraphQL[Context, None]):
         if not request_data.query:
             return name, "unknown", 1
         try:
-            document = parse(request_data.query, max_tokens=self._query_limits.max_tokens or None)
+            document = self.documents.parse(
+                request_data.query, self._query_limits.max_tokens or None
+            )
         except GraphQLError:
             return name, "unknown", 1
         operations = [
@@ -425,7 +645,7 @@ class CollabXGraphQL(GraphQL[Context, None]):
         operation = chosen[0]
         name = operation.name.value if operation.name is not None else None
         bound = self._query_limits.max_expanded_fields
-        if bound and expanded_fields(document) > bound:
+        if bound and self.documents.expanded_fields(request_data.query, document) > bound:
             return name, operation.operation.value, 1  # refused before anything runs
         costs = operation_costs(
             self._graphql_schema, document, request_data.variables, self._query_limits
@@ -492,7 +712,7 @@ class CollabXGraphQL(GraphQL[Context, None]):
             status = 503
             sub_response.headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
         response = Response(
-            self.encode_json(response_data),
+            encode_json(response_data),  # orjson (the view's encode_json also serves WebSocket)
             status_code=status,
             media_type=f"{media_type}; charset=utf-8",
         )

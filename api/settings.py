@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # `collabx serve` freezes start-up objects out of the GC and raises the gen-0 threshold
     # (api/cli.py _tune_gc): big dashboard responses otherwise spend ~40 % of CPU in the GC.
     gc_tuning: bool = True
+    # uvicorn worker processes of `collabx serve` (each with its own pool, caches and, without
+    # Redis, its own rate-limit buckets); 1 = one process, no supervisor.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Seconds a process may reuse a token's authenticated client (scopes, team bindings,
+    # revocation) without reading it again; 0 (default) reads it on every request.
+    auth_cache_seconds: float = Field(default=0.0, ge=0, le=60)
     # Query limits (0 switches one off); errors answer extensions.code QUERY_TOO_COMPLEX.
     max_query_depth: int = Field(default=10, ge=0)
     max_query_aliases: int = Field(default=15, ge=0)
@@ -79,6 +85,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_poll_seconds: float = Field(default=5.0, gt=0)
+    # Maintenance (api/maintenance.py): how often expired idempotency keys are purged; 0: never.
+    maintenance_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

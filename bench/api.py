@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from bench.targets import Q1_POINTS, Q1_TEAMS, Batch, Targets, Values
 
-Q1_DOCUMENT = f"""
-query Dashboard($collaborative: String!) {{
+Q1_TYPED_DOCUMENT = f"""
+query DashboardTyped($collaborative: String!) {{
   collaborative(code: $collaborative) {{
     code name topic startDate endDate
     teams(first: {Q1_TEAMS}) {{
@@ -38,6 +38,25 @@ query Dashboard($collaborative: String!) {{
   }}
 }}
 """
+
+Q1_DOCUMENT = f"""
+query Dashboard($collaborative: String!) {{
+  collaborative(code: $collaborative) {{
+    code name topic startDate endDate
+    teams(first: {Q1_TEAMS}) {{
+      nodes {{
+        code name organization {{ name state }}
+        series(last: {Q1_POINTS}) {{
+          measure {{ code name type unit }}
+          columns {{ periods numerators denominators values }}
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+"""Q1 as a dashboard asks it: the compact series form (parallel column lists instead of one
+object per point; ``Q1_TYPED_DOCUMENT`` is the typed form, question Q1-typed)."""
 
 Q2_DOCUMENT = """
 query Aggregate($measure: String!, $collaborative: String!) {
@@ -60,7 +79,18 @@ query AggregateChart($measure: String!, $collaborative: String!) {
 """
 
 Q3_DOCUMENT = """
-mutation Ingest($input: SubmitMeasureDataInput!) {
+mutation Ingest($input: SubmitMeasureDataColumnsInput!) {
+  submitMeasureDataColumns(input: $input) {
+    __typename
+    ... on MeasureDataReceipt { status rows created updated unchanged rejected }
+    ... on Error { code message }
+  }
+}
+"""
+"""Q3 through the compact form (parallel column lists), the faster of the two public forms."""
+
+Q3_TYPED_DOCUMENT = """
+mutation IngestRows($input: SubmitMeasureDataInput!) {
   submitMeasureData(input: $input) {
     __typename
     ... on MeasureDataReceipt { status rows created updated unchanged rejected }
@@ -68,6 +98,7 @@ mutation Ingest($input: SubmitMeasureDataInput!) {
   }
 }
 """
+"""Q3-typed: the same batches as one typed row object each."""
 
 Q4_DOCUMENT = """
 query Export($first: Int!, $after: String) {
@@ -101,24 +132,65 @@ def q2_variables(targets: Targets) -> dict[str, Any]:
     return {"measure": targets.measure_code, "collaborative": targets.collaborative_code}
 
 
-def q3_variables(batch: Batch, values: Sequence[Values]) -> dict[str, Any]:
-    """``submitMeasureData`` input of one batch: atomic, codes and a period per row."""
-    rows = []
-    for row, value in zip(batch.rows, values, strict=True):
-        item: dict[str, Any] = {"team": row.team_code, "measure": row.measure_code}
-        item["period"] = row.period
-        if value.value is None:
-            item["numerator"] = value.numerator
-            item["denominator"] = value.denominator
-        else:
-            item["value"] = value.value
-        rows.append(item)
-    return {"input": {"rows": rows, "atomic": True}}
+def q3_variables(batch: Batch, values: Sequence[Values], *, typed: bool = False) -> dict[str, Any]:
+    """The ingest input of one batch, atomic: parallel columns (``submitMeasureDataColumns``),
+    or with ``typed`` one row object per row (``submitMeasureData``). A measure's rows carry
+    numerator and denominator, or a value; the other columns hold nulls there."""
+    if typed:
+        rows = []
+        for row, value in zip(batch.rows, values, strict=True):
+            item: dict[str, Any] = {"team": row.team_code, "measure": row.measure_code}
+            item["period"] = row.period
+            if value.value is None:
+                item["numerator"] = value.numerator
+                item["denominator"] = value.denominator
+            else:
+                item["value"] = value.value
+            rows.append(item)
+        return {"input": {"rows": rows, "atomic": True}}
+    columns: dict[str, list[Any]] = {
+        "team": [row.team_code for row in batch.rows],
+        "measure": [row.measure_code for row in batch.rows],
+        "period": [row.period for row in batch.rows],
+        "numerator": [value.numerator for value in values],
+        "denominator": [value.denominator for value in values],
+    }
+    if any(value.value is not None for value in values):
+        columns["value"] = [value.value for value in values]
+    return {"input": {"columns": columns, "atomic": True}}
+
+
+def q3_document(question: str) -> str:
+    """The document of Q3 (compact) or Q3-typed."""
+    return Q3_TYPED_DOCUMENT if question == "Q3-typed" else Q3_DOCUMENT
 
 
 def q5_path(targets: Targets, measure: str) -> str:
     """The FHIR search of Q5: one measure's summary MeasureReports of one month."""
     return "/fhir/MeasureReport?" + urlencode({"measure": measure, "period": targets.last_period})
+
+
+def points_of_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """A Q1 answer in Q1-typed's shape (``columns`` back to ``points``), for verification."""
+    for team in data["collaborative"]["teams"]["nodes"]:
+        for series in team["series"]:
+            columns = series.pop("columns")
+            series["points"] = [
+                {
+                    "period": period,
+                    "numerator": numerator,
+                    "denominator": denominator,
+                    "value": value,
+                }
+                for period, numerator, denominator, value in zip(
+                    columns["periods"],
+                    columns["numerators"],
+                    columns["denominators"],
+                    columns["values"],
+                    strict=True,
+                )
+            ]
+    return data
 
 
 def graphql_data(body: bytes) -> dict[str, Any]:
@@ -142,8 +214,9 @@ def check_graphql(body: bytes) -> None:
 
 
 def check_receipt(body: bytes, rows: int) -> None:
-    """Q3: the receipt of a COMPLETED call that accepted every row."""
-    receipt = graphql_data(body)["submitMeasureData"]
+    """Q3: the receipt of a COMPLETED call that accepted every row (either form)."""
+    data = graphql_data(body)
+    receipt = data.get("submitMeasureDataColumns") or data.get("submitMeasureData") or {}
     if receipt.get("__typename") != "MeasureDataReceipt" or receipt.get("status") != "COMPLETED":
         raise BadResponse(json.dumps(receipt)[:300])
     if receipt["created"] + receipt["updated"] + receipt["unchanged"] != rows:

@@ -35,7 +35,7 @@ from bench import api, floor
 from bench.api import BadResponse, HttpConnection, Request
 from bench.generate import Dataset, asyncpg_dsn, create_database, drop_database, generate
 from bench.profile import Recording, py_spy, summarise
-from bench.server import Server, cpu_seconds, reset_peak_rss
+from bench.server import Server, cpu_seconds
 from bench.targets import BATCH_ROWS, Batch, Targets, make_batches, new_values, pick_targets
 
 HERE = Path(__file__).resolve().parent
@@ -48,12 +48,14 @@ SERVER_ENV = {
 }
 """Production settings except the per-client rate-limit buckets, made too big to ever empty: a
 benchmark is one client at full speed. The buckets are still charged on every request."""
-QUESTIONS = ("Q1", "Q2", "Q2-chart", "Q3", "Q4", "Q5")
+QUESTIONS = ("Q1", "Q1-typed", "Q2", "Q2-chart", "Q3", "Q3-typed", "Q4", "Q5")
 TITLES = {
-    "Q1": "dashboard: 50 teams x measure set x last 12 points",
+    "Q1": "dashboard: 50 teams x measure set x last 12 points (series as `columns`)",
+    "Q1-typed": "the Q1 dashboard with typed point objects (`points`)",
     "Q2": "aggregate per month (teams, Σnum, Σden, pooled rate, median)",
     "Q2-chart": "aggregate with its run chart",
-    "Q3": "ingest: submitMeasureData, 1,000-row batches",
+    "Q3": "ingest: submitMeasureDataColumns (compact form), 1,000-row batches",
+    "Q3-typed": "ingest: submitMeasureData (typed row objects), 1,000-row batches",
     "Q4": "delta export by keyset paging (a request is a page)",
     "Q5": "FHIR MeasureReport search",
 }
@@ -104,10 +106,12 @@ def full_config(**overrides: Any) -> Config:
     1,000,000-point memory probe. Runs are sized for the service as it was when the harness
     was written (Q1 about 1 req/s): scale them with ``--requests-factor``."""
     plans = {
-        "Q1": Plan(api=32, floor=160, warmup=16),
+        "Q1": Plan(api=64, floor=160, warmup=16),
+        "Q1-typed": Plan(api=32, floor=160, warmup=16),
         "Q2": Plan(api=600, floor=4_000, warmup=100),
         "Q2-chart": Plan(api=400, floor=4_000, warmup=100),
         "Q3": Plan(api=64, floor=300, warmup=16),
+        "Q3-typed": Plan(api=64, floor=300, warmup=16),
         "Q4": Plan(api=1_000, floor=1_000, warmup=0, rounds=1),
         "Q5": Plan(api=600, floor=4_000, warmup=100),
     }
@@ -118,10 +122,12 @@ def full_config(**overrides: Any) -> Config:
 def quick_config(**overrides: Any) -> Config:
     """``make bench-quick``: scale 0.05, one round, fewer requests (under 3 minutes)."""
     plans = {
-        "Q1": Plan(api=16, floor=48, warmup=4),
+        "Q1": Plan(api=32, floor=48, warmup=4),
+        "Q1-typed": Plan(api=16, floor=48, warmup=4),
         "Q2": Plan(api=150, floor=1_000, warmup=20),
         "Q2-chart": Plan(api=150, floor=1_000, warmup=20),
         "Q3": Plan(api=16, floor=48, warmup=2),
+        "Q3-typed": Plan(api=16, floor=48, warmup=2),
         "Q4": Plan(api=50, floor=50, warmup=0),
         "Q5": Plan(api=150, floor=1_000, warmup=20),
     }
@@ -193,7 +199,8 @@ async def closed_loop(requests: int, concurrency: int, op: Operation) -> Run:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
-                    rows += await op(number, index)
+                    handled = await op(number, index)
+                rows += handled  # not `rows += await op()`: that reads `rows` before the await
             except Exception as exc:  # counted and reported, like a bad HTTP answer
                 errors += 1
                 sample_error = sample_error or f"{type(exc).__name__}: {exc}"[:500]
@@ -275,10 +282,10 @@ class Bench:
         backends (those connected to the bench database; a backend that exited during the run,
         such as a pool's overflow connection, is not counted)."""
         pg_before = {pid: cpu_seconds(pid) for pid in await self.postgres_pids()}
-        own_before, server_before = own_cpu_seconds(), cpu_seconds(self.server.pid) or 0.0
+        own_before, server_before = own_cpu_seconds(), self.server.cpu_seconds()
         run = await closed_loop(requests, concurrency, op)
         run.cpu_own_s = own_cpu_seconds() - own_before
-        run.cpu_server_s = (cpu_seconds(self.server.pid) or 0.0) - server_before
+        run.cpu_server_s = self.server.cpu_seconds() - server_before
         total = 0.0
         for pid in set(pg_before) | await self.postgres_pids():
             after = cpu_seconds(pid)
@@ -292,22 +299,23 @@ class Bench:
     def api_operation(self, question: str, salt: int, count: int) -> Operation:
         """The API side of a question; bodies that vary per request are built here, untimed."""
         t = self.targets
-        if question == "Q1":
-            request = self.graphql(t.sponsor_slug, api.Q1_DOCUMENT, api.q1_variables(t))
+        if question in ("Q1", "Q1-typed"):
+            document = api.Q1_DOCUMENT if question == "Q1" else api.Q1_TYPED_DOCUMENT
+            request = self.graphql(t.sponsor_slug, document, api.q1_variables(t))
             return self._simple(request, api.check_graphql)
         if question in ("Q2", "Q2-chart"):
             document = api.Q2_DOCUMENT if question == "Q2" else api.Q2_CHART_DOCUMENT
             request = self.graphql(t.sponsor_slug, document, api.q2_variables(t))
             return self._simple(request, api.check_graphql)
-        if question == "Q3":
+        if question in ("Q3", "Q3-typed"):
             requests = []
+            typed = question == "Q3-typed"
             for index in range(count):
                 batch = self.batches[index % len(self.batches)]
                 values = new_values(batch, salt * 1_000_003 + index)
+                variables = api.q3_variables(batch, values, typed=typed)
                 requests.append(
-                    self.graphql(
-                        batch.sponsor_slug, api.Q3_DOCUMENT, api.q3_variables(batch, values)
-                    )
+                    self.graphql(batch.sponsor_slug, api.q3_document(question), variables)
                 )
 
             async def ingest(worker: int, index: int) -> int:
@@ -382,7 +390,7 @@ class Bench:
     def floor_operation(self, question: str, salt: int, count: int) -> Operation:
         t = self.targets
         pool = self.pool
-        if question == "Q1":
+        if question in ("Q1", "Q1-typed"):
 
             async def dashboard(worker: int, index: int) -> int:
                 async with pool.acquire() as connection:
@@ -399,7 +407,7 @@ class Bench:
                 return 1
 
             return aggregate
-        if question == "Q3":
+        if question in ("Q3", "Q3-typed"):
             work = []
             for index in range(count):
                 batch = self.batches[index % len(self.batches)]
@@ -437,7 +445,7 @@ class Bench:
         raise ValueError(question)
 
     def rows_per_request(self, question: str) -> int | None:
-        if question == "Q3":
+        if question in ("Q3", "Q3-typed"):
             return BATCH_ROWS
         if question == "Q4":
             return self.config.export_page_size
@@ -494,7 +502,11 @@ class Check:
 async def verify(bench: Bench, questions: Sequence[str]) -> dict[str, Check]:
     """Same data from the API and the floor, question by question (writes last: Q3)."""
     checks: dict[str, Check] = {}
-    order = [q for q in ("Q1", "Q2", "Q2-chart", "Q4", "Q5", "Q3") if q in questions]
+    order = [
+        q
+        for q in ("Q1", "Q1-typed", "Q2", "Q2-chart", "Q4", "Q5", "Q3", "Q3-typed")
+        if q in questions
+    ]
     for question in order:
         try:
             checks[question] = await _verify_one(bench, question)
@@ -514,12 +526,13 @@ def _parse_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def _verify_one(bench: Bench, question: str) -> Check:
     t = bench.targets
     async with bench.pool.acquire() as connection:
-        if question == "Q1":
+        if question in ("Q1", "Q1-typed"):
+            document = api.Q1_DOCUMENT if question == "Q1" else api.Q1_TYPED_DOCUMENT
             data = api.graphql_data(
-                await bench.send(
-                    0, bench.graphql(t.sponsor_slug, api.Q1_DOCUMENT, api.q1_variables(t))
-                )
+                await bench.send(0, bench.graphql(t.sponsor_slug, document, api.q1_variables(t)))
             )
+            if question == "Q1":
+                data = api.points_of_columns(data)
             header, rows = await floor.q1(connection, t)
             if len(rows) != t.expected_q1_points:
                 return Check(
@@ -558,8 +571,8 @@ async def _verify_one(bench: Bench, question: str) -> Check:
             return Check(found is None, found or f"same first {len(want):,} rows in the same order")
         if question == "Q5":
             return await _verify_fhir(bench, connection)
-        if question == "Q3":
-            return await _verify_ingest(bench, connection)
+        if question in ("Q3", "Q3-typed"):
+            return await _verify_ingest(bench, connection, question)
     raise ValueError(question)
 
 
@@ -603,16 +616,16 @@ async def _verify_fhir(bench: Bench, connection: Any) -> Check:
     raise BadResponse("no FHIR search answered with MeasureReports: " + "; ".join(tried))
 
 
-async def _verify_ingest(bench: Bench, connection: Any) -> Check:
-    """Q3: a batch written through each side reads back as sent."""
+async def _verify_ingest(bench: Bench, connection: Any, question: str = "Q3") -> Check:
+    """Q3 (compact) or Q3-typed: a batch written through each side reads back as sent."""
     notes = []
     ok = True
     for side, batch in (("API", bench.batches[0]), ("floor", bench.batches[-1])):
-        values = new_values(batch, 987_654 + len(side))
+        values = new_values(batch, 987_654 + len(side) + len(question))
         if side == "API":
-            variables = api.q3_variables(batch, values)
+            variables = api.q3_variables(batch, values, typed=question == "Q3-typed")
             body = await bench.send(
-                0, bench.graphql(batch.sponsor_slug, api.Q3_DOCUMENT, variables)
+                0, bench.graphql(batch.sponsor_slug, api.q3_document(question), variables)
             )
             api.check_receipt(body, len(batch.rows))
         else:
@@ -676,7 +689,7 @@ async def measure(bench: Bench, question: str, check: Check) -> Outcome:
             count = bench.requests(question, side)
             make = bench.api_operation if side == "api" else bench.floor_operation
             op = make(question, salt, count)
-            if question == "Q3":  # every ingest run starts from a vacuumed table
+            if question in ("Q3", "Q3-typed"):  # every ingest run starts from a vacuumed table
                 await bench.admin.execute("VACUUM data_points")
             run = await bench.measured(count, concurrency, op)
             (outcome.api_runs if side == "api" else outcome.floor_runs).append(run)
@@ -697,12 +710,13 @@ def _run_line(run: Run) -> str:
 
 
 async def profile_questions(bench: Bench, questions: Sequence[str]) -> list[str]:
-    """Extra, unrecorded API runs of Q1 and Q3 under py-spy; Markdown summaries."""
+    """Extra, unrecorded API runs of Q1, Q1-typed, Q2, Q3 and Q5 under py-spy; Markdown
+    summaries."""
     executable = py_spy()
     if executable is None:
         return ["py-spy is not installed (`.venv/bin/pip install py-spy`): no profile."]
     sections: list[str] = []
-    for question in [q for q in ("Q1", "Q3") if q in questions]:
+    for question in [q for q in ("Q1", "Q1-typed", "Q2", "Q3", "Q5") if q in questions]:
         plan = bench.config.plans[question]
         count = max(plan.api, 8)
         op = bench.api_operation(question, 99_000 + len(sections), count)
@@ -741,7 +755,7 @@ async def memory_probe(bench: Bench, peak_run_mib: float | None) -> Memory:
     memory = Memory(peak_run_mib=peak_run_mib)
     await bench.refresh_tokens()
     memory.rss_before_export_mib = server.rss_mib()
-    memory.peak_was_reset = reset_peak_rss(server.pid)
+    memory.peak_was_reset = server.reset_peak_rss()
     target = bench.config.memory_export_points
     slugs = sorted(bench.tokens)
     streams = max(1, bench.config.memory_streams)

@@ -166,7 +166,7 @@ class Recording:
     def __init__(self, executable: str, pid: int, output: Path, rate: int = 200) -> None:
         self.output = output
         output.parent.mkdir(parents=True, exist_ok=True)
-        command = [executable, "record", "--pid", str(pid), "--rate", str(rate)]
+        command = [executable, "record", "--pid", str(pid), "--rate", str(rate), "--subprocesses"]
         command += ["--format", "raw", "--output", str(output)]
         self.process = subprocess.Popen(  # noqa: S603 - our own py-spy, our own server's pid
             command,

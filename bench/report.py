@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Sequence
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ PACKAGES = (
     "SQLAlchemy",
     "asyncpg",
 )
+
+LOG_PATH = Path(__file__).with_name("LOG.md")
+"""The hand-written optimisation log, appended to every ``RESULTS.md`` (which runs overwrite)."""
 
 FIELD_REFERENCE = """\
 Figures of the field from `../shared/peer-bench/results.md` (2-core box, PostgreSQL 15, its own
@@ -228,11 +232,18 @@ async def machine(connection: Any) -> dict[str, str]:
     return info
 
 
+def _workers(config: Config) -> str:
+    workers = config.server_env.get("COLLABX_WORKERS", "1")
+    if workers == "1":
+        return "one uvicorn process (COLLABX_WORKERS=1, the default)"
+    return f"{workers} uvicorn worker processes (CPU and memory are summed over them)"
+
+
 def _server_line(config: Config) -> str:
     overrides = ", ".join(f"`{k}={v}`" for k, v in config.server_env.items())
     return (
         "`collabx serve` in its own process with production settings (COLLABX_DEBUG=0, no demo;"
-        " one uvicorn process, loop and http `auto` = uvloop and httptools; its access log goes"
+        f" {_workers(config)}, loop and http `auto` = uvloop and httptools; its access log goes"
         " to a file)"
         + (f"; environment overrides: {overrides}" if overrides else "")
         + ". The rate-limit buckets are made too big to empty (a benchmark is one client at full"
@@ -325,4 +336,15 @@ def render_report(
         lines += ["## Profile (py-spy, API process)", ""]
         lines += list(profiles)
     lines += ["## The field", "", FIELD_REFERENCE]
+    log = optimisation_log()
+    if log:
+        lines += [log]
     return "\n".join(lines)
+
+
+def optimisation_log(path: Path = LOG_PATH) -> str:
+    """``bench/LOG.md`` (its own ``## Optimisation log`` heading included), or '' without it."""
+    try:
+        return path.read_text(encoding="utf-8").strip() + "\n"
+    except OSError:
+        return ""

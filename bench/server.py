@@ -54,6 +54,26 @@ def reset_peak_rss(pid: int) -> bool:
     return True
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's workers under ``COLLABX_WORKERS`` > 1)."""
+    found = [pid]
+    index = 0
+    while index < len(found):
+        current = found[index]
+        index += 1
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    found += [int(child) for child in children.read().split()]
+            except (OSError, ValueError):
+                continue
+    return found
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far (None when it is gone)."""
     try:
@@ -158,15 +178,30 @@ class Server:
         token: str = response.json()["access_token"]
         return token
 
+    def pids(self) -> list[int]:
+        """The server's processes: ``collabx serve`` and, with several workers, its workers."""
+        return process_tree(self.pid)
+
+    def cpu_seconds(self) -> float:
+        """CPU time so far of every process of the server (workers included)."""
+        return sum(cpu_seconds(pid) or 0.0 for pid in self.pids())
+
+    def _kib(self, field: str) -> float | None:
+        found = [proc_status_kib(pid, field) for pid in self.pids()]
+        known = [kib for kib in found if kib is not None]
+        return sum(known) / 1024 if known else None
+
     def rss_mib(self) -> float | None:
-        """The current resident set size in MiB."""
-        kib = proc_status_kib(self.pid, "VmRSS")
-        return None if kib is None else kib / 1024
+        """The current resident set size in MiB (summed over the workers, if any)."""
+        return self._kib("VmRSS")
 
     def peak_rss_mib(self) -> float | None:
-        """The peak resident set size (VmHWM) in MiB."""
-        kib = proc_status_kib(self.pid, "VmHWM")
-        return None if kib is None else kib / 1024
+        """The peak resident set size (VmHWM) in MiB (each worker's peak, summed)."""
+        return self._kib("VmHWM")
+
+    def reset_peak_rss(self) -> bool:
+        """Reset the peak of every process of the server."""
+        return all([reset_peak_rss(pid) for pid in self.pids()])
 
     async def __aenter__(self) -> Server:
         await self.start()

@@ -16,11 +16,16 @@ order:
 2. **Checks**, with a constant number of statements per batch (teams, measures with their
    current definitions, measure-set memberships, period locks, existing points, tombstones) —
    never one per row. Every rejected row gets conflicts ``{index, code, field, message}``.
-3. **Writes**, only when not a dry run: on PostgreSQL one ``INSERT … SELECT FROM unnest(…) ON
-   CONFLICT DO UPDATE`` for every created or changed point (SQLite: one executemany of the same
-   upsert); unchanged rows (same numerator, denominator, value and annotation) are not written.
-   Updates, deletions and restorations add ``data_point_history`` rows (before/after). The
-   receipt and one ``audit_events`` row record the call.
+3. **Writes**, only when not a dry run: on PostgreSQL one statement, ``INSERT … SELECT FROM
+   unnest(…) ON CONFLICT DO UPDATE`` for every created or changed point with the history rows
+   of the same batch inserted by the same statement (SQLite: one executemany of the same upsert,
+   then the history); unchanged rows (same numerator, denominator, value and annotation) are not
+   written. Updates, deletions and restorations add ``data_point_history`` rows (before/after).
+   The receipt and one ``audit_events`` row record the call.
+
+On PostgreSQL the batch statements go to the session's asyncpg connection directly (same
+transaction): they bind whole arrays and read thousands of rows, which SQLAlchemy would process
+value by value. The compact GraphQL form (:class:`RowColumns`) becomes the same rows.
 
 Concurrent writers of the same team are serialized (PostgreSQL: a transaction-level advisory
 lock per team, taken in a fixed order; SQLite: the receipt is written first, which takes the
@@ -34,6 +39,7 @@ FUTURE_PERIOD, PERIOD_LOCKED, DUPLICATE_ROW, INVALID_TEXT.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -43,8 +49,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
+import asyncpg
 from sqlalchemy import Table, and_, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -53,7 +60,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.base import CODE_LENGTH, Base, utcnow
 from db.enums import DataPointStatus, Scoring
 from db.errors import DomainError, InvalidInput
-from db.events import ChangeKind, DataChange, MeasureDataEvent, publish
+from db.events import MAX_NOTIFY_BYTES, ChangeKind, DataChange, MeasureDataEvent, publish
 from db.models import (
     CollaborativeMeasure,
     DataPoint,
@@ -144,6 +151,63 @@ class RowInput:
     value: float | None = None
     stratum: str = ""
     annotation: str | None = None
+
+
+@dataclass(frozen=True)
+class RowColumns:
+    """A batch as parallel columns: row ``i`` is the ``i``-th value of every column (the compact
+    form of ``submitMeasureDataColumns``). ``team``, ``measure`` and ``period`` are required; an
+    omitted optional column is null (``stratum``: '') in every row. Same checks and request hash
+    as the rows it stands for (:meth:`rows`)."""
+
+    team: Sequence[str]
+    measure: Sequence[str]
+    period: Sequence[str]
+    numerator: Sequence[int | float | None] | None = None
+    denominator: Sequence[int | float | None] | None = None
+    value: Sequence[float | None] | None = None
+    stratum: Sequence[str] | None = None
+    annotation: Sequence[str | None] | None = None
+
+    def rows(self, max_rows: int) -> list[RowInput]:
+        """The rows, or InvalidInput (columns of unequal lengths, field ``columns.<name>``) or
+        BatchTooLarge — both before any row is built."""
+        size = len(self.team)
+        for name in (
+            "measure",
+            "period",
+            "numerator",
+            "denominator",
+            "value",
+            "stratum",
+            "annotation",
+        ):
+            column = getattr(self, name)
+            if column is not None and len(column) != size:
+                raise InvalidInput(
+                    f"every column holds one value per row: team has {size} values, "
+                    f"{name} has {len(column)}",
+                    field=f"columns.{name}",
+                )
+        if size > max_rows:
+            raise BatchTooLarge(size, max_rows)
+        if not size:
+            raise InvalidInput("the columns must hold at least one row", field="columns")
+        nothing: list[Any] = [None] * size
+        return [
+            RowInput(team, measure, period, numerator, denominator, value, stratum, annotation)
+            for team, measure, period, numerator, denominator, value, stratum, annotation in zip(
+                self.team,
+                self.measure,
+                self.period,
+                nothing if self.numerator is None else self.numerator,
+                nothing if self.denominator is None else self.denominator,
+                nothing if self.value is None else self.value,
+                [""] * size if self.stratum is None else self.stratum,
+                nothing if self.annotation is None else self.annotation,
+                strict=True,
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -288,8 +352,9 @@ class _MeasureInfo:
     scoring: Scoring
 
 
-@dataclass(frozen=True)
-class _Existing:
+class _Existing(NamedTuple):
+    """A stored point as the checks and the history need it (a tuple: cheap to build)."""
+
     id: uuid.UUID
     measure_version: int
     numerator: int | None
@@ -309,8 +374,35 @@ class _Existing:
         }
 
 
+_STATUSES: dict[str, DataPointStatus] = {status.value: status for status in DataPointStatus}
+"""Stored status text → enum (a dict lookup: calling an Enum costs microseconds per row)."""
+
 Key = tuple[uuid.UUID, uuid.UUID, str, str]
 """(team id, measure id, period, stratum): the natural key of a data point in a sponsor."""
+
+
+_TEAMS_POSTGRES = """
+SELECT code, id, collaborative_id, withdrawn_on FROM teams
+WHERE sponsor_id = $1 AND code = ANY(CAST($2 AS varchar[]))
+"""
+_MEASURES_POSTGRES = """
+SELECT m.code, m.id, m.current_version, v.scoring
+FROM measures AS m
+JOIN measure_versions AS v
+  ON v.sponsor_id = m.sponsor_id AND v.measure_id = m.id AND v.version = m.current_version
+WHERE m.sponsor_id = $1 AND m.code = ANY(CAST($2 AS varchar[]))
+"""
+_MEMBERSHIPS_POSTGRES = """
+SELECT collaborative_id, measure_id FROM collaborative_measures
+WHERE sponsor_id = $1 AND collaborative_id = ANY(CAST($2 AS uuid[]))
+  AND measure_id = ANY(CAST($3 AS uuid[]))
+"""
+_LOCKS_POSTGRES = """
+SELECT collaborative_id, through_period FROM period_locks
+WHERE sponsor_id = $1 AND collaborative_id = ANY(CAST($2 AS uuid[]))
+"""
+"""The lookups of a batch on PostgreSQL: one statement each, the codes or ids as one array
+(SQLite: IN lists of at most :data:`CHUNK` values)."""
 
 
 async def _teams(
@@ -318,12 +410,19 @@ async def _teams(
 ) -> dict[str, _TeamInfo]:
     wanted = sorted({code for code in codes if _findable(code)})
     found: dict[str, _TeamInfo] = {}
-    for chunk in _chunks(wanted):
-        result = await session.execute(
-            select(Team.code, Team.id, Team.collaborative_id, Team.withdrawn_on).where(
-                Team.sponsor_id == sponsor_id, Team.code.in_(chunk)
+    if _is_postgres(session):
+        driver = await _driver(session)
+        chunks: Iterable[Any] = [await driver.fetch(_TEAMS_POSTGRES, sponsor_id, wanted)]
+    else:
+        chunks = [
+            await session.execute(
+                select(Team.code, Team.id, Team.collaborative_id, Team.withdrawn_on).where(
+                    Team.sponsor_id == sponsor_id, Team.code.in_(chunk)
+                )
             )
-        )
+            for chunk in _chunks(wanted)
+        ]
+    for result in chunks:
         for code, team_id, collaborative_id, withdrawn_on in result:
             month = None if withdrawn_on is None else f"{withdrawn_on:%Y-%m}"
             found[code] = _TeamInfo(team_id, collaborative_id, month)
@@ -335,6 +434,13 @@ async def _measures(
 ) -> dict[str, _MeasureInfo]:
     wanted = sorted({code for code in codes if _findable(code)})
     found: dict[str, _MeasureInfo] = {}
+    if _is_postgres(session):
+        driver = await _driver(session)
+        for code, measure_id, version, scoring in await driver.fetch(
+            _MEASURES_POSTGRES, sponsor_id, wanted
+        ):
+            found[code] = _MeasureInfo(measure_id, version, Scoring[scoring])
+        return found
     for chunk in _chunks(wanted):
         result = await session.execute(
             select(Measure.code, Measure.id, Measure.current_version, MeasureVersion.scoring)
@@ -363,6 +469,13 @@ async def _memberships(
     if not collaborative_ids or not measure_ids:
         return set()
     pairs: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    if _is_postgres(session):
+        driver = await _driver(session)
+        rows = await driver.fetch(
+            _MEMBERSHIPS_POSTGRES, sponsor_id, list(collaborative_ids), list(measure_ids)
+        )
+        pairs.update((row[0], row[1]) for row in rows)
+        return pairs
     measures = sorted(measure_ids)
     for chunk in _chunks(sorted(collaborative_ids)):
         for measure_chunk in _chunks(measures):
@@ -384,6 +497,12 @@ async def _locks(
 ) -> dict[uuid.UUID, str]:
     """Locked-through period of each collaborative that has a lock."""
     locks: dict[uuid.UUID, str] = {}
+    if _is_postgres(session):
+        if collaborative_ids:
+            driver = await _driver(session)
+            rows = await driver.fetch(_LOCKS_POSTGRES, sponsor_id, list(collaborative_ids))
+            locks.update((row[0], row[1]) for row in rows)
+        return locks
     for chunk in _chunks(sorted(collaborative_ids)):
         result = await session.execute(
             select(PeriodLock.collaborative_id, PeriodLock.through_period).where(
@@ -395,22 +514,116 @@ async def _locks(
 
 
 _UNNEST_KEYS = """
-    JOIN unnest(CAST(:team_ids AS uuid[]), CAST(:measure_ids AS uuid[]),
-                CAST(:periods AS varchar[]), CAST(:strata AS varchar[]))
+    JOIN unnest(CAST($2 AS uuid[]), CAST($3 AS uuid[]), CAST($4 AS varchar[]),
+                CAST($5 AS varchar[]))
          AS k(team_id, measure_id, period, stratum)
       ON t.team_id = k.team_id AND t.measure_id = k.measure_id
-     AND t.period = k.period AND t.stratum = k.stratum
-    WHERE t.sponsor_id = :sponsor_id
+     AND t.period = k.period AND t.stratum = coalesce(k.stratum, '')
+    WHERE t.sponsor_id = $1
+      AND t.team_id = ANY(CAST($6 AS uuid[]))
+      AND t.measure_id = ANY(CAST($7 AS uuid[]))
+      AND t.period = ANY(CAST($8 AS varchar[]))
 """
+"""The stored rows of a batch's keys (``$1`` the sponsor, then :func:`_key_arrays`). The
+``= ANY`` sets bound the scan to a range of the unique index (a batch names few teams); without
+them PostgreSQL hashes every point of the sponsor to join 1,000 keys (10 ms at 30,000 points,
+growing with the table)."""
+
+_EXISTING_POSTGRES = """
+SELECT k.n, t.id, t.measure_version, t.numerator, t.denominator, t.value, t.annotation,
+       t.status
+FROM data_points AS t
+JOIN unnest(CAST($2 AS uuid[]), CAST($3 AS uuid[]), CAST($4 AS varchar[]),
+            CAST($5 AS varchar[])) WITH ORDINALITY
+     AS k(team_id, measure_id, period, stratum, n)
+  ON t.team_id = k.team_id AND t.measure_id = k.measure_id
+ AND t.period = k.period AND t.stratum = coalesce(k.stratum, '')
+WHERE t.sponsor_id = $1
+  AND t.team_id = ANY(CAST($6 AS uuid[]))
+  AND t.measure_id = ANY(CAST($7 AS uuid[]))
+  AND t.period = ANY(CAST($8 AS varchar[]))
+"""
+"""The stored points of the keys, each named by its position in the arrays (from 1): the key
+columns do not travel back."""
+
+_TOMBSTONES_POSTGRES = f"""
+SELECT t.id, t.team_id, t.measure_id, t.period, t.stratum
+FROM data_point_tombstones AS t {_UNNEST_KEYS}
+"""  # noqa: S608 - constant text
 
 
-def _key_arrays(keys: Sequence[Key]) -> dict[str, Any]:
-    return {
-        "team_ids": [key[0] for key in keys],
-        "measure_ids": [key[1] for key in keys],
-        "periods": [key[2] for key in keys],
-        "strata": [key[3] for key in keys],
-    }
+def _key_arrays(keys: Sequence[Key]) -> tuple[list[Any], ...]:
+    """The keys as the arrays ``$2``-``$8`` of :data:`_UNNEST_KEYS`."""
+    team_ids = [key[0] for key in keys]
+    measure_ids = [key[1] for key in keys]
+    periods = [key[2] for key in keys]
+    strata = [key[3] for key in keys]
+    if not any(strata):
+        strata = []  # unnest pads with nulls, read as '' (all patients): 1,000 values less to send
+    return (
+        team_ids,
+        measure_ids,
+        periods,
+        strata,
+        list(set(team_ids)),
+        list(set(measure_ids)),
+        list(set(periods)),
+    )
+
+
+class _Raw:
+    """The session's asyncpg connection, inside the session's transaction (PostgreSQL only).
+
+    The batch statements (read the existing points, upsert with history, the lookups) bind
+    whole arrays and return thousands of rows: through asyncpg directly they skip SQLAlchemy's
+    per-parameter and per-row processing (a third of the ingest's CPU). The transaction is the
+    session's: :func:`_begin` has already run a statement in it through SQLAlchemy.
+
+    SQLAlchemy would have wrapped a lost connection in a ``DBAPIError`` that the edge answers
+    with SERVICE_UNAVAILABLE (:func:`db.availability.is_unavailable`); asyncpg's own errors for
+    it become a ``ConnectionError`` here, which the edge reads the same way.
+    """
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def fetch(self, statement: str, *args: Any) -> list[Any]:
+        with _lost_connection_as_connection_error():
+            rows: list[Any] = await self._driver.fetch(statement, *args)
+        return rows
+
+    async def fetchval(self, statement: str, *args: Any) -> Any:
+        with _lost_connection_as_connection_error():
+            return await self._driver.fetchval(statement, *args)
+
+    async def execute(self, statement: str, *args: Any) -> None:
+        with _lost_connection_as_connection_error():
+            await self._driver.execute(statement, *args)
+
+
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+@contextlib.contextmanager
+def _lost_connection_as_connection_error() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        state = str(getattr(exc, "sqlstate", "") or "")
+        if state.startswith("08") or state in _UNAVAILABLE_SQLSTATES:
+            raise ConnectionError(f"the database connection was lost ({state})") from exc
+        raise
+    except asyncpg.InterfaceError as exc:
+        if "closed" in str(exc):
+            raise ConnectionError("the database connection was closed") from exc
+        raise
+
+
+async def _driver(session: AsyncSession) -> _Raw:
+    """The session's asyncpg connection (see :class:`_Raw`)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return _Raw(raw.driver_connection)
 
 
 async def _existing(
@@ -424,57 +637,53 @@ async def _existing(
     found: dict[Key, _Existing] = {}
     if not keys:
         return found
-    wanted = set(keys)
-    columns = (
-        "t.id, t.team_id, t.measure_id, t.period, t.stratum, t.measure_version, t.numerator, "
-        "t.denominator, t.value, t.annotation, t.status"
-    )
+    statuses = _STATUSES
     if _is_postgres(session):
-        statement = text(f"SELECT {columns} FROM data_points AS t {_UNNEST_KEYS}")  # noqa: S608
-        rows: Iterable[Any] = await session.execute(
-            statement, {"sponsor_id": sponsor_id, **_key_arrays(keys)}
+        driver = await _driver(session)
+        for (
+            n,
+            point_id,
+            version,
+            numerator,
+            denominator,
+            value,
+            annotation,
+            status,
+        ) in await driver.fetch(_EXISTING_POSTGRES, sponsor_id, *_key_arrays(keys)):
+            found[keys[n - 1]] = _Existing(
+                point_id, version, numerator, denominator, value, annotation or "", statuses[status]
+            )
+        return found
+    wanted = set(keys)
+    measure_ids = sorted({key[1] for key in keys})
+    periods = sorted({key[2] for key in keys})
+    for chunk in _chunks(sorted({key[0] for key in keys})):
+        result = await session.execute(
+            select(
+                DataPoint.id,
+                DataPoint.team_id,
+                DataPoint.measure_id,
+                DataPoint.period,
+                DataPoint.stratum,
+                DataPoint.measure_version,
+                DataPoint.numerator,
+                DataPoint.denominator,
+                DataPoint.value,
+                DataPoint.annotation,
+                DataPoint.status,
+            ).where(
+                DataPoint.sponsor_id == sponsor_id,
+                DataPoint.team_id.in_(chunk),
+                DataPoint.measure_id.in_(measure_ids),
+                DataPoint.period.in_(periods),
+            )
         )
-    else:
-        rows = []
-        team_ids = sorted({key[0] for key in keys})
-        measure_ids = sorted({key[1] for key in keys})
-        periods = sorted({key[2] for key in keys})
-        collected: list[Any] = []
-        for chunk in _chunks(team_ids):
-            result = await session.execute(
-                select(
-                    DataPoint.id,
-                    DataPoint.team_id,
-                    DataPoint.measure_id,
-                    DataPoint.period,
-                    DataPoint.stratum,
-                    DataPoint.measure_version,
-                    DataPoint.numerator,
-                    DataPoint.denominator,
-                    DataPoint.value,
-                    DataPoint.annotation,
-                    DataPoint.status,
-                ).where(
-                    DataPoint.sponsor_id == sponsor_id,
-                    DataPoint.team_id.in_(chunk),
-                    DataPoint.measure_id.in_(measure_ids),
-                    DataPoint.period.in_(periods),
+        for row in result:
+            key = (row[1], row[2], row[3], row[4])
+            if key in wanted:
+                found[key] = _Existing(
+                    row[0], row[5], row[6], row[7], row[8], row[9] or "", statuses[row[10]]
                 )
-            )
-            collected.extend(result)
-        rows = collected
-    for row in rows:
-        key = (row[1], row[2], row[3], row[4])
-        if key in wanted:
-            found[key] = _Existing(
-                id=row[0],
-                measure_version=row[5],
-                numerator=row[6],
-                denominator=row[7],
-                value=row[8],
-                annotation=row[9] or "",
-                status=DataPointStatus(row[10]),
-            )
     return found
 
 
@@ -488,13 +697,8 @@ async def _tombstones(
     wanted = set(keys)
     rows: list[Any] = []
     if _is_postgres(session):
-        statement = text(
-            "SELECT t.id, t.team_id, t.measure_id, t.period, t.stratum "  # noqa: S608
-            f"FROM data_point_tombstones AS t {_UNNEST_KEYS}"
-        )
-        rows.extend(
-            await session.execute(statement, {"sponsor_id": sponsor_id, **_key_arrays(keys)})
-        )
+        driver = await _driver(session)
+        rows.extend(await driver.fetch(_TOMBSTONES_POSTGRES, sponsor_id, *_key_arrays(keys)))
     else:
         measure_ids = sorted({key[1] for key in keys})
         periods = sorted({key[2] for key in keys})
@@ -531,12 +735,11 @@ async def _lock_teams(session: AsyncSession, team_ids: set[uuid.UUID]) -> None:
     if not team_ids or not _is_postgres(session):
         return
     keys = sorted({_lock_key(team_id) for team_id in team_ids})
-    await session.execute(
-        text(
-            "SELECT count(pg_advisory_xact_lock(k.key)) FROM "
-            "(SELECT key FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS k"
-        ),
-        {"keys": keys},
+    driver = await _driver(session)
+    await driver.fetchval(
+        "SELECT count(pg_advisory_xact_lock(k.key)) FROM "
+        "(SELECT key FROM unnest(CAST($1 AS bigint[])) AS key ORDER BY key) AS k",
+        keys,
     )
 
 
@@ -710,6 +913,8 @@ class _Batch:
 
 
 def _check_text(batch: _Batch, index: int, stratum: str, annotation: str | None) -> None:
+    if not stratum and annotation is None:
+        return
     if "\x00" in stratum:
         batch.reject(index, "INVALID_TEXT", "stratum", "stratum must not contain NUL bytes")
     elif len(stratum) > STRATUM_LENGTH:
@@ -783,6 +988,32 @@ def _check_values(batch: _Batch, index: int, row: RowInput, checked: _Checked) -
     """Counts and value against the measure's scoring; fills ``checked`` when they pass."""
     measure = checked.measure
     assert measure is not None
+    numerator_raw, denominator_raw, scoring = row.numerator, row.denominator, measure.scoring
+    # The common rows first, without building any conflict: whole counts of a ratio scoring, or
+    # a finite value alone (every other case, valid or not, takes the general path below).
+    if scoring in RATIO_SCORINGS:
+        if (
+            type(numerator_raw) is int
+            and type(denominator_raw) is int
+            and 0 <= numerator_raw <= MAX_COUNT
+            and 0 < denominator_raw <= MAX_COUNT
+            and (numerator_raw <= denominator_raw or scoring is not Scoring.PROPORTION)
+        ):
+            checked.numerator, checked.denominator, checked.value = (
+                numerator_raw,
+                denominator_raw,
+                None,
+            )
+            return
+    elif numerator_raw is None and denominator_raw is None:
+        raw = row.value
+        if (
+            type(raw) is float
+            and math.isfinite(raw)
+            and (scoring is not Scoring.COUNT or (0 <= raw <= MAX_COUNT and raw.is_integer()))
+        ):
+            checked.numerator, checked.denominator, checked.value = None, None, raw
+            return
     before = len(batch.conflicts)
     counts: dict[str, int | None] = {}
     for name, raw in (("numerator", row.numerator), ("denominator", row.denominator)):
@@ -855,8 +1086,13 @@ async def _resolve_batch(
     teams = await _teams(session, call.actor.sponsor_id, (code[0] for code in codes))
     measures = await _measures(session, call.actor.sponsor_id, (code[1] for code in codes))
     resolved: dict[int, _Checked] = {}
+    good_periods: set[str] = set()  # a batch names a few months many times: check each once
     for index, (team_code, measure_code, period, stratum) in enumerate(codes):
-        period_ok = _check_period(batch, index, period, current, future=future)
+        period_ok = period in good_periods
+        if not period_ok:
+            period_ok = _check_period(batch, index, period, current, future=future)
+            if period_ok:
+                good_periods.add(period)
         team, measure = _resolve(
             batch, index, team_code, measure_code, teams, measures, call.options
         )
@@ -932,28 +1168,48 @@ async def _begin(
     return call, await _claim_key(session, call)
 
 
-async def _open_receipt(session: AsyncSession, call: _Call) -> MeasureDataReceipt | None:
-    """Write the receipt first (not in a dry run): on SQLite this takes the write lock before
-    anything is read, so concurrent writers cannot act on stale reads."""
+async def _open_receipt(session: AsyncSession, call: _Call) -> bool:
+    """Whether the call stores a receipt (not a dry run). SQLite: write it first, which takes
+    the write lock before anything is read, so concurrent writers cannot act on stale reads.
+    PostgreSQL (the team locks serialize writers): :func:`_close` inserts it once, complete."""
     if call.options.dry_run:
-        return None
-    receipt = MeasureDataReceipt(
+        return False
+    if not _is_postgres(session):
+        await session.execute(
+            insert(_table(MeasureDataReceipt)).values(
+                **_receipt_values(call, ReceiptStatus.REJECTED, {}, ())
+            )
+        )
+    return True
+
+
+def _receipt_values(
+    call: _Call, status: ReceiptStatus, counts: dict[str, int], conflicts: Sequence[RowConflict]
+) -> dict[str, Any]:
+    """The columns of a receipt row (Core statements: the ORM's unit of work costs a
+    millisecond more per call)."""
+    return dict(
         sponsor_id=call.actor.sponsor_id,
         id=call.receipt_id,
         operation=call.operation.value,
-        status=ReceiptStatus.REJECTED.value,
+        status=status.value,
         source=call.options.source,
         client_id=call.actor.client_id,
         request_id=call.actor.request_id,
         idempotency_key=call.options.idempotency_key,
         atomic=call.options.atomic,
         row_count=call.rows,
-        conflicts=[],
+        created=counts.get("created", 0),
+        updated=counts.get("updated", 0),
+        unchanged=counts.get("unchanged", 0),
+        deleted=counts.get("deleted", 0),
+        rejected=len({conflict.index for conflict in conflicts}),
+        conflicts=[conflict.as_json() for conflict in conflicts],
         created_at=call.now,
     )
-    session.add(receipt)
-    await session.flush()
-    return receipt
+
+
+_RECEIPT_COUNTS = ("created", "updated", "unchanged", "deleted", "rejected")
 
 
 def _status(call: _Call, accepted: int, rejected: int) -> ReceiptStatus:
@@ -967,7 +1223,7 @@ def _status(call: _Call, accepted: int, rejected: int) -> ReceiptStatus:
 async def _close(
     session: AsyncSession,
     call: _Call,
-    receipt_row: MeasureDataReceipt | None,
+    stored: bool,
     batch: _Batch,
     counts: dict[str, int],
     status: ReceiptStatus,
@@ -991,15 +1247,18 @@ async def _close(
         conflicts=conflicts,
         created_at=call.now,
     )
-    if receipt_row is None:
+    if not stored:
         return receipt
-    receipt_row.status = status.value
-    receipt_row.created = receipt.created
-    receipt_row.updated = receipt.updated
-    receipt_row.unchanged = receipt.unchanged
-    receipt_row.deleted = receipt.deleted
-    receipt_row.rejected = receipt.rejected
-    receipt_row.conflicts = [conflict.as_json() for conflict in conflicts]
+    values = _receipt_values(call, status, counts, conflicts)
+    if _is_postgres(session):
+        await session.execute(insert(_table(MeasureDataReceipt)).values(**values))
+    else:
+        table = _table(MeasureDataReceipt)
+        await session.execute(
+            update(table)
+            .where(table.c.sponsor_id == call.actor.sponsor_id, table.c.id == call.receipt_id)
+            .values({name: values[name] for name in ("status", *_RECEIPT_COUNTS, "conflicts")})
+        )
     if call.key_row_id is not None:
         key_row = (IdempotencyKey.sponsor_id == call.actor.sponsor_id) & (
             IdempotencyKey.id == call.key_row_id
@@ -1051,7 +1310,7 @@ async def submit_measure_data(
     call, replay = await _begin(session, Operation.SUBMIT, actor, rows, options)
     if replay is not None:
         return replay
-    receipt_row = await _open_receipt(session, call)
+    stored = await _open_receipt(session, call)
     batch = _Batch()
     for index, row in enumerate(rows):
         _check_text(batch, index, row.stratum, row.annotation)
@@ -1096,7 +1355,7 @@ async def submit_measure_data(
     status = _status(call, len(accepted), len(batch.rejected))
     counts: dict[str, int] = defaultdict(int)
     if status is ReceiptStatus.REJECTED or (options.atomic and batch.rejected):
-        return await _close(session, call, receipt_row, batch, counts, status)
+        return await _close(session, call, stored, batch, counts, status)
     writes: list[tuple[_Checked, _Existing | None]] = []
     for checked in accepted:
         point = existing.get(checked.key)
@@ -1117,7 +1376,7 @@ async def submit_measure_data(
         await _write_points(session, call, writes)
         kinds = [(c, ChangeKind.CREATED if p is None else ChangeKind.UPDATED) for c, p in writes]
         await _announce(session, call, status, rows, kinds)
-    return await _close(session, call, receipt_row, batch, counts, status)
+    return await _close(session, call, stored, batch, counts, status)
 
 
 async def _announce(
@@ -1127,20 +1386,28 @@ async def _announce(
     rows: Sequence[RowInput] | Sequence[DeleteRowInput],
     changed: Sequence[tuple[_Checked, ChangeKind]],
 ) -> None:
-    """Tell live subscribers what changed; :func:`db.events.publish` delivers it at commit."""
-    changes = tuple(
-        DataChange(
-            team_id=checked.team.id,
-            team_code=rows[checked.index].team,
-            collaborative_id=checked.team.collaborative_id,
-            measure_id=checked.key[1],
-            measure_code=rows[checked.index].measure,
-            period=checked.key[2],
-            stratum=checked.key[3],
-            kind=kind,
+    """Tell live subscribers what changed; :func:`db.events.publish` delivers it at commit.
+
+    On PostgreSQL the event travels in a NOTIFY of at most 8,000 bytes, which cannot hold more
+    than a few hundred keys: beyond that the event names the receipt only (listeners read the
+    keys back), so the keys are not built at all.
+    """
+    collaborative_ids = frozenset(checked.team.collaborative_id for checked, _ in changed)
+    changes: tuple[DataChange, ...] | None = None
+    if len(changed) <= MAX_NOTIFY_BYTES // 20 or not _is_postgres(session):
+        changes = tuple(
+            DataChange(
+                team_id=checked.team.id,
+                team_code=rows[checked.index].team,
+                collaborative_id=checked.team.collaborative_id,
+                measure_id=checked.key[1],
+                measure_code=rows[checked.index].measure,
+                period=checked.key[2],
+                stratum=checked.key[3],
+                kind=kind,
+            )
+            for checked, kind in changed
         )
-        for checked, kind in changed
-    )
     await publish(
         session,
         MeasureDataEvent(
@@ -1150,7 +1417,7 @@ async def _announce(
             operation=call.operation.value,
             status=status.value,
             at=call.now,
-            collaborative_ids=frozenset(change.collaborative_id for change in changes),
+            collaborative_ids=collaborative_ids,
             changes=changes,
         ),
     )
@@ -1172,7 +1439,7 @@ async def _write_points(
     session: AsyncSession, call: _Call, writes: Sequence[tuple[_Checked, _Existing | None]]
 ) -> None:
     """Upsert created and changed points, take back tombstones, record history."""
-    sponsor_id, client_id = call.actor.sponsor_id, call.actor.client_id
+    sponsor_id = call.actor.sponsor_id
     created_keys = [checked.key for checked, point in writes if point is None]
     restored = await _tombstones(session, sponsor_id, created_keys)
     ids = [
@@ -1180,9 +1447,10 @@ async def _write_points(
         for checked, point in writes
     ]
     if _is_postgres(session):
-        await _upsert_postgres(session, call, writes, ids)
+        await _upsert_postgres(session, call, writes, ids, restored)
     else:
         await _upsert_sqlite(session, call, writes, ids)
+        await _history_sqlite(session, call, writes, ids, restored)
     if restored:
         for chunk in _chunks(sorted(restored.values())):
             await session.execute(
@@ -1193,9 +1461,19 @@ async def _write_points(
                 )
                 .execution_options(synchronize_session=False)
             )
+
+
+async def _history_sqlite(
+    session: AsyncSession,
+    call: _Call,
+    writes: Sequence[tuple[_Checked, _Existing | None]],
+    ids: Sequence[uuid.UUID],
+    restored: dict[Key, uuid.UUID],
+) -> None:
+    """History rows of updates and restorations (PostgreSQL writes them in the upsert)."""
     history = [
         {
-            "sponsor_id": sponsor_id,
+            "sponsor_id": call.actor.sponsor_id,
             "id": uuid.uuid4(),
             "data_point_id": point_id,
             "team_id": checked.key[0],
@@ -1205,7 +1483,7 @@ async def _write_points(
             "action": "UPDATE" if point is not None else "RESTORE",
             "before": point.values() if point is not None else None,
             "after": _after(checked),
-            "client_id": client_id,
+            "client_id": call.actor.client_id,
             "receipt_id": call.receipt_id,
             "at": call.now,
         }
@@ -1217,33 +1495,73 @@ async def _write_points(
 
 
 _UPSERT_POSTGRES = """
-INSERT INTO data_points (
-    sponsor_id, id, team_id, measure_id, measure_version, period, stratum, numerator,
-    denominator, value, annotation, status, source, receipt_id, created_at, created_by,
-    updated_at, updated_by)
-SELECT CAST(:sponsor_id AS uuid), r.id, r.team_id, r.measure_id, r.measure_version, r.period,
-       r.stratum, r.numerator, r.denominator, r.value, r.annotation, CAST(:status AS varchar),
-       CAST(:source AS varchar), CAST(:receipt_id AS uuid), CAST(:now AS timestamptz),
-       CAST(:client_id AS varchar), CAST(:now AS timestamptz), CAST(:client_id AS varchar)
-FROM unnest(CAST(:ids AS uuid[]), CAST(:team_ids AS uuid[]), CAST(:measure_ids AS uuid[]),
-            CAST(:versions AS integer[]), CAST(:periods AS varchar[]),
-            CAST(:strata AS varchar[]), CAST(:numerators AS bigint[]),
-            CAST(:denominators AS bigint[]), CAST(:vals AS double precision[]),
-            CAST(:annotations AS text[]))
-     AS r(id, team_id, measure_id, measure_version, period, stratum, numerator, denominator,
-          value, annotation)
-ON CONFLICT (sponsor_id, team_id, measure_id, period, stratum) DO UPDATE SET
-    measure_version = excluded.measure_version,
-    numerator = excluded.numerator,
-    denominator = excluded.denominator,
-    value = excluded.value,
-    annotation = excluded.annotation,
-    status = excluded.status,
-    source = excluded.source,
-    receipt_id = excluded.receipt_id,
-    updated_at = excluded.updated_at,
-    updated_by = excluded.updated_by
+WITH r AS (
+    SELECT u.id, u.team_id, u.measure_id, u.measure_version, u.period,
+           coalesce(u.stratum, '') AS stratum, u.numerator, u.denominator, u.value,
+           coalesce(u.annotation, '') AS annotation, u.n
+    FROM unnest(
+        CAST($7 AS uuid[]), CAST($8 AS uuid[]), CAST($9 AS uuid[]),
+        CAST($10 AS integer[]), CAST($11 AS varchar[]), CAST($12 AS varchar[]),
+        CAST($13 AS bigint[]), CAST($14 AS bigint[]),
+        CAST($15 AS double precision[]), CAST($16 AS text[]))
+    WITH ORDINALITY
+    AS u(id, team_id, measure_id, measure_version, period, stratum, numerator, denominator,
+         value, annotation, n)
+), old AS (
+    SELECT p.id, p.measure_version, p.numerator, p.denominator, p.value, p.annotation, p.status
+    FROM data_points AS p
+    WHERE p.sponsor_id = $1 AND p.id = ANY(CAST($7 AS uuid[]))
+), upserted AS (
+    INSERT INTO data_points (
+        sponsor_id, id, team_id, measure_id, measure_version, period, stratum, numerator,
+        denominator, value, annotation, status, source, receipt_id, created_at, created_by,
+        updated_at, updated_by)
+    SELECT CAST($1 AS uuid), r.id, r.team_id, r.measure_id, r.measure_version,
+           r.period, r.stratum, r.numerator, r.denominator, r.value, r.annotation,
+           CAST($2 AS varchar), CAST($3 AS varchar), CAST($4 AS uuid),
+           CAST($5 AS timestamptz), CAST($6 AS varchar), CAST($5 AS timestamptz),
+           CAST($6 AS varchar)
+    FROM r
+    ON CONFLICT (sponsor_id, team_id, measure_id, period, stratum) DO UPDATE SET
+        measure_version = excluded.measure_version,
+        numerator = excluded.numerator,
+        denominator = excluded.denominator,
+        value = excluded.value,
+        annotation = excluded.annotation,
+        status = excluded.status,
+        source = excluded.source,
+        receipt_id = excluded.receipt_id,
+        updated_at = excluded.updated_at,
+        updated_by = excluded.updated_by
+)
+INSERT INTO data_point_history (
+    sponsor_id, id, data_point_id, team_id, measure_id, period, stratum, action, before, after,
+    client_id, receipt_id, at)
+SELECT CAST($1 AS uuid),
+       CAST(overlay(CAST($4 AS text) placing lpad(to_hex(r.n), 12, '0') from 25 for 12) AS uuid),
+       r.id, r.team_id, r.measure_id, r.period, r.stratum,
+       CASE WHEN old.id IS NULL THEN 'RESTORE' ELSE 'UPDATE' END,
+       CASE WHEN old.id IS NOT NULL THEN json_build_object(
+           'measure_version', old.measure_version, 'numerator', old.numerator,
+           'denominator', old.denominator, 'value', old.value,
+           'annotation', old.annotation, 'status', old.status) END,
+       json_build_object(
+           'measure_version', r.measure_version, 'numerator', r.numerator,
+           'denominator', r.denominator, 'value', r.value, 'annotation', r.annotation,
+           'status', CAST($2 AS varchar)),
+       CAST($6 AS varchar), CAST($4 AS uuid), CAST($5 AS timestamptz)
+FROM r
+LEFT JOIN old ON old.id = r.id
+WHERE old.id IS NOT NULL OR r.id = ANY(CAST($17 AS uuid[]))
 """
+"""One statement for a whole batch: the rows travel once, as arrays, and feed both the upsert
+and the history. The values before come from the same snapshot the upsert starts from (every
+CTE sees the table as it was when the statement began; the team locks keep it as the checks read
+it): an UPDATE for every row whose id is a stored point, a RESTORE for the ids taken back from
+tombstones (``$17``), nothing for plain creations. A data-modifying CTE always runs to
+completion, read or not. A history row's id is the receipt id with the row's position in its
+last 48 bits: a batch's history rows are neighbours in the primary key instead of 1,000
+random insertions into it (an eighth less PostgreSQL CPU per batch)."""
 
 
 async def _upsert_postgres(
@@ -1251,29 +1569,49 @@ async def _upsert_postgres(
     call: _Call,
     writes: Sequence[tuple[_Checked, _Existing | None]],
     ids: Sequence[uuid.UUID],
+    restored: dict[Key, uuid.UUID],
 ) -> None:
-    """One statement for the whole batch: the arrays are unnested server-side."""
-    checked_rows = [checked for checked, _ in writes]
-    await session.execute(
-        text(_UPSERT_POSTGRES),
-        {
-            "sponsor_id": call.actor.sponsor_id,
-            "status": DataPointStatus.SUBMITTED.value,
-            "source": call.options.source,
-            "receipt_id": call.receipt_id,
-            "now": call.now,
-            "client_id": call.actor.client_id,
-            "ids": list(ids),
-            "team_ids": [c.key[0] for c in checked_rows],
-            "measure_ids": [c.key[1] for c in checked_rows],
-            "versions": [c.measure.version if c.measure else 1 for c in checked_rows],
-            "periods": [c.key[2] for c in checked_rows],
-            "strata": [c.key[3] for c in checked_rows],
-            "numerators": [c.numerator for c in checked_rows],
-            "denominators": [c.denominator for c in checked_rows],
-            "vals": [c.value for c in checked_rows],
-            "annotations": [c.annotation for c in checked_rows],
-        },
+    """Upsert and history in one statement; the arrays are unnested server-side."""
+    n = len(writes)
+    team_ids: list[uuid.UUID] = [None] * n  # type: ignore[list-item]
+    measure_ids: list[uuid.UUID] = [None] * n  # type: ignore[list-item]
+    versions: list[int] = [1] * n
+    periods: list[str] = [""] * n
+    strata: list[str] = [""] * n
+    numerators: list[int | None] = [None] * n
+    denominators: list[int | None] = [None] * n
+    vals: list[float | None] = [None] * n
+    annotations: list[str] = [""] * n
+    for position, (checked, _) in enumerate(writes):
+        key = checked.key
+        team_ids[position], measure_ids[position] = key[0], key[1]
+        periods[position], strata[position] = key[2], key[3]
+        if checked.measure is not None:
+            versions[position] = checked.measure.version
+        numerators[position] = checked.numerator
+        denominators[position] = checked.denominator
+        vals[position] = checked.value
+        annotations[position] = checked.annotation
+    driver = await _driver(session)
+    await driver.execute(
+        _UPSERT_POSTGRES,
+        call.actor.sponsor_id,
+        DataPointStatus.SUBMITTED.value,
+        call.options.source,
+        call.receipt_id,
+        call.now,
+        call.actor.client_id,
+        list(ids),
+        team_ids,
+        measure_ids,
+        versions,
+        periods,
+        strata if any(strata) else [],  # all '' (all patients): read as '' from unnest's nulls
+        numerators,
+        denominators,
+        vals,
+        annotations if any(annotations) else [],  # all '': read as '' from unnest's nulls
+        list(restored.values()),
     )
 
 
@@ -1341,7 +1679,7 @@ async def delete_measure_data(
     call, replay = await _begin(session, Operation.DELETE, actor, rows, options)
     if replay is not None:
         return replay
-    receipt_row = await _open_receipt(session, call)
+    stored = await _open_receipt(session, call)
     batch = _Batch()
     for index, row in enumerate(rows):
         _check_text(batch, index, row.stratum, None)
@@ -1359,7 +1697,7 @@ async def delete_measure_data(
     status = _status(call, len(accepted), len(batch.rejected))
     counts: dict[str, int] = defaultdict(int)
     if status is ReceiptStatus.REJECTED or (options.atomic and batch.rejected):
-        return await _close(session, call, receipt_row, batch, counts, status)
+        return await _close(session, call, stored, batch, counts, status)
     doomed = [(c, existing[c.key]) for c in accepted if c.key in existing]
     counts["deleted"] = len(doomed)
     counts["unchanged"] = len(accepted) - len(doomed)
@@ -1367,7 +1705,7 @@ async def delete_measure_data(
         await _write_deletions(session, call, doomed)
         kinds = [(checked, ChangeKind.DELETED) for checked, _ in doomed]
         await _announce(session, call, status, rows, kinds)
-    return await _close(session, call, receipt_row, batch, counts, status)
+    return await _close(session, call, stored, batch, counts, status)
 
 
 async def _write_deletions(

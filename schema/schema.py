@@ -19,6 +19,7 @@ from schema.collaboratives.mutations import CollaborativeMutations
 from schema.collaboratives.queries import CollaborativeQueries
 from schema.data.mutations import DataMutations
 from schema.data.queries import DataQueries
+from schema.fast_lists import FastListsExecutionContext
 from schema.instruments.mutations import InstrumentMutations
 from schema.instruments.queries import InstrumentQueries
 from schema.limits import QueryLimits, QueryLimitsExtension
@@ -104,6 +105,7 @@ def build_schema(limits: QueryLimits | None = None) -> strawberry.Schema:
             scalar_map=SCALAR_MAP, disable_field_suggestions=not limits.suggestions
         ),
         extensions=extensions,
+        execution_context_class=FastListsExecutionContext,
         federation_version="2.5",
     )
 

@@ -5,18 +5,38 @@ needs a valid token of ours (or of the configured external provider) whose clien
 and is not revoked. The principal is put in ``scope["state"]["principal"]``. WebSocket
 connections pass through: they authenticate on ``connection_init`` with :func:`authenticate`
 (api/subscriptions.py).
+
+Verified signatures are remembered: a token whose signature and registered claims were checked
+is not verified again for :data:`VERIFIED_TOKEN_SECONDS` seconds (never past its ``exp`` plus
+the clock leeway), an LRU of :data:`VERIFIED_TOKEN_CACHE_SIZE` tokens per process. The key store
+itself is re-read only every ``REFRESH_SECONDS`` (60 s, api/auth/keys.py), so a key removed from
+it stopped verifying within the same bound before.
+
+The client is read on every request by default: a revoked client, a scope taken away or a team
+binding changed takes effect at once. ``COLLABX_AUTH_CACHE_SECONDS`` > 0 lets each process reuse
+a token's principal for that long (two queries and a pooled connection less per request), and
+then such a change takes up to that many seconds to reach every process.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.auth.tokens import InvalidToken, unverified_header, validate_access_token
+from api.auth.keys import KeyStore
+from api.auth.tokens import (
+    CLOCK_LEEWAY_SECONDS,
+    InvalidToken,
+    unverified_header,
+    validate_access_token,
+)
 from api.demo import DEMO_CLIENT_IDS
 from api.state import AppState
 from db.enums import DEFAULT_SCOPES, ClientKind
@@ -37,6 +57,65 @@ OPEN_PATHS = frozenset(
 )
 # The dashboard's page and assets hold no data: it reads the API with the user's token.
 OPEN_PREFIXES = ("/.well-known/", "/dashboard/")
+
+
+VERIFIED_TOKEN_SECONDS = 60.0
+"""How long a verified token's claims are reused without checking its signature again."""
+VERIFIED_TOKEN_CACHE_SIZE = 4_096
+"""Verified tokens remembered per process."""
+
+
+class VerifiedTokens:
+    """Claims of tokens whose signature and registered claims were verified, by token text."""
+
+    def __init__(self, size: int = VERIFIED_TOKEN_CACHE_SIZE) -> None:
+        self.size = size
+        self._claims: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> dict[str, Any] | None:
+        found = self._claims.get(token)
+        if found is None:
+            return None
+        until, claims = found
+        if now >= until:
+            del self._claims[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: dict[str, Any], now: float) -> None:
+        expires = claims.get("exp")
+        until = now + VERIFIED_TOKEN_SECONDS
+        if isinstance(expires, int | float):
+            until = min(until, float(expires) + CLOCK_LEEWAY_SECONDS)
+        self._claims[token] = (until, claims)
+        self._claims.move_to_end(token)
+        while len(self._claims) > self.size:
+            self._claims.popitem(last=False)
+
+
+_VERIFIED: weakref.WeakKeyDictionary[KeyStore, VerifiedTokens] = weakref.WeakKeyDictionary()
+
+
+def _verified(state: AppState) -> VerifiedTokens:
+    """The verified-token cache of the app's key store (one per app: tests build many)."""
+    found = _VERIFIED.get(state.keys)
+    if found is None:
+        found = _VERIFIED[state.keys] = VerifiedTokens()
+    return found
+
+
+async def _claims(state: AppState, token: str) -> dict[str, Any]:
+    """The verified claims of one of our tokens (signature checked at most once a minute)."""
+    cache = _verified(state)
+    now = time.time()
+    claims = cache.get(token, now)
+    if claims is None:
+        settings = state.settings
+        claims = await validate_access_token(
+            state.keys, token, issuer=settings.issuer, audience=settings.audience
+        )
+        cache.put(token, claims, now)
+    return claims
 
 
 def _is_open(scope: Scope, state: AppState) -> bool:
@@ -86,17 +165,60 @@ async def _unauthorized(send: Send, error: str | None, description: str) -> None
     await send({"type": "http.response.body", "body": body})
 
 
+class Principals:
+    """Principals by token text, each kept ``seconds`` (``COLLABX_AUTH_CACHE_SECONDS``)."""
+
+    def __init__(self, seconds: float, size: int = VERIFIED_TOKEN_CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._principals: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> Principal | None:
+        found = self._principals.get(token)
+        if found is None:
+            return None
+        if now >= found[0]:
+            del self._principals[token]
+            return None
+        return found[1]
+
+    def put(self, token: str, principal: Principal, now: float) -> None:
+        self._principals[token] = (now + self.seconds, principal)
+        self._principals.move_to_end(token)
+        while len(self._principals) > self.size:
+            self._principals.popitem(last=False)
+
+
+_PRINCIPALS: weakref.WeakKeyDictionary[KeyStore, Principals] = weakref.WeakKeyDictionary()
+
+
 async def authenticate(state: AppState, token: str) -> Principal:
-    """The principal behind a bearer token, or InvalidToken."""
+    """The principal behind a bearer token, or InvalidToken (reused for
+    ``COLLABX_AUTH_CACHE_SECONDS`` when that is set)."""
+    seconds = state.settings.auth_cache_seconds
+    if seconds <= 0:
+        return await _authenticate(state, token)
+    cache = _PRINCIPALS.get(state.keys)
+    if cache is None or cache.seconds != seconds:
+        cache = _PRINCIPALS[state.keys] = Principals(seconds)
+    now = time.monotonic()
+    principal = cache.get(token, now)
+    # The verified claims bound the entry by the token's own expiry (and hold our tokens only).
+    if principal is None or _verified(state).get(token, time.time()) is None:
+        principal = await _authenticate(state, token)
+        if _verified(state).get(token, time.time()) is not None:
+            cache.put(token, principal, now)
+    return principal
+
+
+async def _authenticate(state: AppState, token: str) -> Principal:
     settings = state.settings
     external = state.external_keys
     if external is not None:
         claims_preview = _unverified_issuer(token)
         if claims_preview == external.issuer and external.issuer != settings.issuer:
             return await _external_principal(state, token)
-    claims = await validate_access_token(
-        state.keys, token, issuer=settings.issuer, audience=settings.audience
-    )
+    claims = await _claims(state, token)
     async with state.sessionmaker() as session:
         client = await get_client_by_client_id(session, claims["client_id"])
     if client is None or client.revoked_at is not None:

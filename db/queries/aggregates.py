@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     func,
@@ -118,15 +119,76 @@ def _team_value() -> ColumnElement[Any]:
     )
 
 
-def _points(
+_Shape = tuple[bool, bool, bool, bool, bool]
+"""Which optional filters a statement applies: from, to, collaborative ids, team codes and
+collaborative codes (each a bound parameter of the statement built for that shape)."""
+
+
+def _shape(filter: AggregateFilter) -> _Shape:
+    return (
+        filter.from_period is not None,
+        filter.to_period is not None,
+        filter.collaborative_ids is not None,
+        filter.team_codes is not None,
+        filter.collaborative_codes is not None,
+    )
+
+
+def _parameters(
     sponsor_id: uuid.UUID, measure_ids: Collection[uuid.UUID], filter: AggregateFilter
-) -> Any:
-    """The filtered data points with their team value and goal verdict, as a subquery.
+) -> dict[str, Any]:
+    """The bound values of a statement built by :func:`_points` for ``_shape(filter)``."""
+    parameters: dict[str, Any] = {
+        "sponsor_id": sponsor_id,
+        "measure_ids": list(measure_ids),
+        "stratum": filter.stratum,
+    }
+    if filter.from_period is not None:
+        parameters["from_period"] = filter.from_period
+    if filter.to_period is not None:
+        parameters["to_period"] = filter.to_period
+    if filter.collaborative_ids is not None:
+        parameters["collaborative_ids"] = list(filter.collaborative_ids)
+    if filter.team_codes is not None:
+        parameters["team_codes"] = sorted(filter.team_codes)
+    if filter.collaborative_codes is not None:
+        parameters["collaborative_codes"] = sorted(filter.collaborative_codes)
+    return parameters
+
+
+async def _rows(session: AsyncSession, query: Select[Any], parameters: dict[str, Any]) -> list[Any]:
+    """The rows of a Core statement, run on the session's connection (no ORM layer: these
+    statements select columns, never entities)."""
+    connection = await session.connection()
+    return list((await connection.execute(query, parameters)).all())
+
+
+_STATEMENTS: dict[tuple[str, str, _Shape], Select[Any]] = {}
+"""Statements built once per (kind, dialect, filter shape), executed with bound parameters:
+building a statement of this size costs SQLAlchemy about as much CPU as the query costs
+PostgreSQL, so each is built once per process (SQLAlchemy then finds its compiled form in the
+engine's cache)."""
+
+
+def _statement(
+    kind: str, dialect: str, filter: AggregateFilter, build: Callable[[Any, str], Select[Any]]
+) -> Select[Any]:
+    key = (kind, dialect, _shape(filter))
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = build(_points(_shape(filter)), dialect)
+    return found
+
+
+def _points(shape: _Shape) -> Any:
+    """The filtered data points with their team value and goal verdict, as a subquery whose
+    filters are bound parameters (see :func:`_parameters`).
 
     Columns: measure_id, period, collaborative_id, team_id, numerator, denominator (both None
     unless the team reported both with a positive denominator), value, goal, meets (1, 0 or
     NULL without a value or a goal line).
     """
+    has_from, has_to, has_collaborative_ids, has_team_codes, has_collaborative_codes = shape
     value = _team_value().label("value")
     current = MeasureVersion.__table__.alias("current_definition")
     has_counts = and_(DataPoint.numerator.is_not(None), DataPoint.denominator > 0)
@@ -173,27 +235,29 @@ def _points(
             ),
         )
         .where(
-            DataPoint.sponsor_id == sponsor_id,
-            DataPoint.measure_id.in_(list(measure_ids)),
-            DataPoint.stratum == filter.stratum,
+            DataPoint.sponsor_id == bindparam("sponsor_id"),
+            DataPoint.measure_id.in_(bindparam("measure_ids", expanding=True)),
+            DataPoint.stratum == bindparam("stratum"),
         )
     )
-    if filter.from_period is not None:
-        query = query.where(DataPoint.period >= filter.from_period)
-    if filter.to_period is not None:
-        query = query.where(DataPoint.period <= filter.to_period)
-    if filter.collaborative_ids is not None:
-        query = query.where(Team.collaborative_id.in_(list(filter.collaborative_ids)))
-    if filter.team_codes is not None:
-        query = query.where(Team.code.in_(sorted(filter.team_codes)))
-    if filter.collaborative_codes is not None:
+    if has_from:
+        query = query.where(DataPoint.period >= bindparam("from_period"))
+    if has_to:
+        query = query.where(DataPoint.period <= bindparam("to_period"))
+    if has_collaborative_ids:
+        query = query.where(
+            Team.collaborative_id.in_(bindparam("collaborative_ids", expanding=True))
+        )
+    if has_team_codes:
+        query = query.where(Team.code.in_(bindparam("team_codes", expanding=True)))
+    if has_collaborative_codes:
         query = query.join(
             Collaborative,
             and_(
                 Collaborative.sponsor_id == Team.sponsor_id,
                 Collaborative.id == Team.collaborative_id,
             ),
-        ).where(Collaborative.code.in_(sorted(filter.collaborative_codes)))
+        ).where(Collaborative.code.in_(bindparam("collaborative_codes", expanding=True)))
     return query.subquery("points")
 
 
@@ -233,9 +297,39 @@ async def aggregate_parts(
     """
     if _empty(measure_ids, filter):
         return []
-    points = _points(sponsor_id, measure_ids, filter)
+    dialect = session.get_bind().dialect.name
+    query = _statement("parts", dialect, filter, _parts_statement)
+    parameters = _parameters(sponsor_id, measure_ids, filter)
+    return [
+        PartTotals(
+            measure_id=measure_id,
+            period=period,
+            collaborative_id=collaborative_id,
+            teams_reporting=int(teams_reporting),
+            numerator=None if numerator is None else int(numerator),
+            denominator=None if denominator is None else int(denominator),
+            value_sum=None if value_sum is None else float(value_sum),
+            teams_with_goal=int(teams_with_goal),
+            teams_meeting_goal=int(teams_meeting_goal),
+        )
+        for (
+            measure_id,
+            period,
+            collaborative_id,
+            teams_reporting,
+            numerator,
+            denominator,
+            value_sum,
+            teams_with_goal,
+            teams_meeting_goal,
+        ) in await _rows(session, query, parameters)
+    ]
+
+
+def _parts_statement(points: Any, dialect: str) -> Select[Any]:
+    """:func:`aggregate_parts`'s statement over the ``points`` subquery."""
     meets = _meets(points)
-    query = (
+    return (
         select(
             points.c.measure_id,
             points.c.period,
@@ -250,20 +344,6 @@ async def aggregate_parts(
         .group_by(points.c.measure_id, points.c.period, points.c.collaborative_id)
         .order_by(points.c.measure_id, points.c.period, points.c.collaborative_id)
     )
-    return [
-        PartTotals(
-            measure_id=row.measure_id,
-            period=row.period,
-            collaborative_id=row.collaborative_id,
-            teams_reporting=int(row.teams_reporting),
-            numerator=None if row.numerator is None else int(row.numerator),
-            denominator=None if row.denominator is None else int(row.denominator),
-            value_sum=None if row.value_sum is None else float(row.value_sum),
-            teams_with_goal=int(row.teams_with_goal),
-            teams_meeting_goal=int(row.teams_meeting_goal),
-        )
-        for row in (await session.execute(query)).all()
-    ]
 
 
 async def median_team_values(
@@ -280,10 +360,20 @@ async def median_team_values(
     """
     if _empty(measure_ids, filter):
         return {}
-    points = _points(sponsor_id, measure_ids, filter)
+    dialect = session.get_bind().dialect.name
+    query = _statement("medians", dialect, filter, _medians_statement)
+    parameters = _parameters(sponsor_id, measure_ids, filter)
+    return {
+        (measure_id, period): float(median)
+        for measure_id, period, median in await _rows(session, query, parameters)
+    }
+
+
+def _medians_statement(points: Any, dialect: str) -> Select[Any]:
+    """:func:`median_team_values`'s statement over the ``points`` subquery."""
     present = points.c.value.is_not(None)
     query: Select[Any]
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         query = (
             select(
                 points.c.measure_id,
@@ -319,10 +409,7 @@ async def median_team_values(
             .where(ranked.c.rank.in_(middle))
             .group_by(ranked.c.measure_id, ranked.c.period)
         )
-    return {
-        (row.measure_id, row.period): float(row.median)
-        for row in (await session.execute(query)).all()
-    }
+    return query
 
 
 async def team_values(
@@ -336,14 +423,9 @@ async def team_values(
     period: one statement for a whole batch (the scorecard's per-team run charts)."""
     if _empty(measure_ids, filter):
         return []
-    points = _points(sponsor_id, measure_ids, filter)
-    query = select(
-        points.c.collaborative_id,
-        points.c.measure_id,
-        points.c.team_id,
-        points.c.period,
-        points.c.value,
-    ).order_by(points.c.collaborative_id, points.c.measure_id, points.c.team_id, points.c.period)
+    dialect = session.get_bind().dialect.name
+    query = _statement("team_values", dialect, filter, _team_values_statement)
+    parameters = _parameters(sponsor_id, measure_ids, filter)
     return [
         TeamValue(
             collaborative_id=row.collaborative_id,
@@ -352,31 +434,46 @@ async def team_values(
             period=row.period,
             value=None if row.value is None else float(row.value),
         )
-        for row in (await session.execute(query)).all()
+        for row in await _rows(session, query, parameters)
     ]
+
+
+def _team_values_statement(points: Any, dialect: str) -> Select[Any]:
+    """:func:`team_values`'s statement over the ``points`` subquery."""
+    return select(
+        points.c.collaborative_id,
+        points.c.measure_id,
+        points.c.team_id,
+        points.c.period,
+        points.c.value,
+    ).order_by(points.c.collaborative_id, points.c.measure_id, points.c.team_id, points.c.period)
+
+
+_GOAL: Select[Any] = (
+    select(CollaborativeMeasure.goal)
+    .join(
+        Collaborative,
+        and_(
+            Collaborative.sponsor_id == CollaborativeMeasure.sponsor_id,
+            Collaborative.id == CollaborativeMeasure.collaborative_id,
+        ),
+    )
+    .where(
+        CollaborativeMeasure.sponsor_id == bindparam("sponsor_id"),
+        CollaborativeMeasure.measure_id == bindparam("measure_id"),
+        Collaborative.code == bindparam("code"),
+    )
+)
+""":func:`collaborative_goal`'s statement, built once."""
 
 
 async def collaborative_goal(
     session: AsyncSession, sponsor_id: uuid.UUID, collaborative_code: str, measure_id: uuid.UUID
 ) -> tuple[bool, float | None]:
     """Whether the measure is in the collaborative's set, and its goal line (displayed unit)."""
-    row = (
-        await session.execute(
-            select(CollaborativeMeasure.goal)
-            .join(
-                Collaborative,
-                and_(
-                    Collaborative.sponsor_id == CollaborativeMeasure.sponsor_id,
-                    Collaborative.id == CollaborativeMeasure.collaborative_id,
-                ),
-            )
-            .where(
-                CollaborativeMeasure.sponsor_id == sponsor_id,
-                CollaborativeMeasure.measure_id == measure_id,
-                Collaborative.code == collaborative_code,
-            )
-        )
-    ).first()
+    parameters = {"sponsor_id": sponsor_id, "measure_id": measure_id, "code": collaborative_code}
+    found = await _rows(session, _GOAL, parameters)
+    row = found[0] if found else None
     if row is None:
         return False, None
     return True, row.goal

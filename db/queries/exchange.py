@@ -24,9 +24,11 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Float,
+    Select,
     String,
     Text,
     and_,
+    bindparam,
     cast,
     false,
     literal,
@@ -297,10 +299,11 @@ class FhirMeasure:
     canonicals: dict[int, str]
 
 
-async def _fhir_measures(
-    session: AsyncSession, sponsor_id: uuid.UUID, condition: Any
-) -> list[FhirMeasure]:
-    current = (
+_MeasureRows = Select[uuid.UUID, str, int, Scoring]
+
+
+def _fhir_measures_statement(condition: Any) -> _MeasureRows:
+    statement: _MeasureRows = (
         select(Measure.id, Measure.code, Measure.current_version, MeasureVersion.scoring)
         .join(
             MeasureVersion,
@@ -310,23 +313,59 @@ async def _fhir_measures(
                 MeasureVersion.version == Measure.current_version,
             ),
         )
-        .where(Measure.sponsor_id == sponsor_id, condition)
+        .where(Measure.sponsor_id == bindparam("sponsor_id"), condition)
         .order_by(Measure.code)
     )
+    return statement
+
+
+# The statements of the FHIR measure look-ups, built once (bound parameters): a FHIR search
+# names its measure on every request, and building these costs more CPU than running them.
+_BY_CANONICAL = _fhir_measures_statement(
+    Measure.id.in_(
+        select(MeasureVersion.measure_id).where(
+            MeasureVersion.sponsor_id == bindparam("sponsor_id"),
+            or_(
+                MeasureVersion.fhir_canonical == bindparam("url"),
+                MeasureVersion.fhir_canonical.like(bindparam("prefix"), escape="/"),
+            ),
+        )
+    )
+)
+_BY_CODE = _fhir_measures_statement(Measure.code == bindparam("code"))
+_CANONICALS = (
+    select(MeasureVersion.measure_id, MeasureVersion.version, MeasureVersion.fhir_canonical)
+    .where(
+        MeasureVersion.sponsor_id == bindparam("sponsor_id"),
+        MeasureVersion.measure_id.in_(bindparam("measure_ids", expanding=True)),
+        MeasureVersion.fhir_canonical.is_not(None),
+    )
+    .order_by(MeasureVersion.measure_id, MeasureVersion.version)
+)
+
+
+def _like_prefix(text: str) -> str:
+    """A LIKE pattern matching text that starts with ``text`` (``/`` is the escape)."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return escaped + "%"
+
+
+async def _fhir_measures(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    statement: _MeasureRows,
+    parameters: dict[str, Any],
+) -> list[FhirMeasure]:
+    connection = await session.connection()  # column selects: no ORM layer needed
     found = [
         FhirMeasure(id=row[0], code=row[1], current_version=row[2], scoring=row[3], canonicals={})
-        for row in await session.execute(current)
+        for row in await connection.execute(statement, {"sponsor_id": sponsor_id, **parameters})
     ]
     if not found:
         return found
-    versions = await session.execute(
-        select(MeasureVersion.measure_id, MeasureVersion.version, MeasureVersion.fhir_canonical)
-        .where(
-            MeasureVersion.sponsor_id == sponsor_id,
-            MeasureVersion.measure_id.in_([measure.id for measure in found]),
-            MeasureVersion.fhir_canonical.is_not(None),
-        )
-        .order_by(MeasureVersion.measure_id, MeasureVersion.version)
+    versions = await connection.execute(
+        _CANONICALS,
+        {"sponsor_id": sponsor_id, "measure_ids": [measure.id for measure in found]},
     )
     by_id = {measure.id: measure for measure in found}
     for measure_id, version, canonical in versions:
@@ -340,21 +379,15 @@ async def measures_for_canonical(
 ) -> list[FhirMeasure]:
     """Measures one of whose versions declares the canonical ``url`` (with or without a
     ``|version`` suffix); normally one, several when a sponsor gave two measures one URL."""
-    versions = select(MeasureVersion.measure_id).where(
-        MeasureVersion.sponsor_id == sponsor_id,
-        or_(
-            MeasureVersion.fhir_canonical == url,
-            MeasureVersion.fhir_canonical.startswith(url + "|", autoescape=True),
-        ),
-    )
-    return await _fhir_measures(session, sponsor_id, Measure.id.in_(versions))
+    parameters = {"url": url, "prefix": _like_prefix(url + "|")}
+    return await _fhir_measures(session, sponsor_id, _BY_CANONICAL, parameters)
 
 
 async def measure_by_code(
     session: AsyncSession, sponsor_id: uuid.UUID, code: str
 ) -> FhirMeasure | None:
     """A measure by its code, with its canonicals."""
-    found = await _fhir_measures(session, sponsor_id, Measure.code == code)
+    found = await _fhir_measures(session, sponsor_id, _BY_CODE, {"code": code})
     return found[0] if found else None
 
 
@@ -517,12 +550,13 @@ async def report_page(
     """
     key_columns = (DataPoint.team_id, DataPoint.measure_id, DataPoint.period)
     conditions = _report_conditions(sponsor_id, filter)
+    connection = await session.connection()  # column selects: no ORM layer needed
     keyed = list(conditions)
     if after is not None:
         keyed.append(tuple_(*key_columns) > tuple_(*after))
     keys = [
         (row[0], row[1], row[2])
-        for row in await session.execute(
+        for row in await connection.execute(
             select(*key_columns)
             .where(*keyed)
             .group_by(*key_columns)
@@ -579,7 +613,7 @@ async def report_page(
         .order_by(*key_columns, DataPoint.stratum)
     )
     grouped: dict[ReportKey, list[ReportPoint]] = {key: [] for key in keys}
-    for row in await session.execute(query):
+    for row in await connection.execute(query):
         values: tuple[Any, ...] = tuple(row)
         point = ReportPoint(*values)
         if point.key in grouped:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.suppression import SuppressionPolicy
-from db.models import Sponsor as SponsorModel
 from db.queries.aggregates import (
     AggregateFilter,
     PartTotals,
@@ -45,10 +44,18 @@ from schema.sharing.types import PooledDefinition
 
 
 @dataclass(frozen=True)
+class SponsorRef:
+    """A sponsor taking part in an aggregate."""
+
+    id: uuid.UUID
+    slug: str
+
+
+@dataclass(frozen=True)
 class Contribution:
     """One sponsor's part of an aggregate."""
 
-    sponsor: SponsorModel
+    sponsor: SponsorRef
     measure: VersionedMeasure
     basis: EquivalenceBasis
     grants: Sequence[Grant]
@@ -82,7 +89,7 @@ async def contributions(
     session: AsyncSession,
     *,
     measure: VersionedMeasure,
-    sponsors: Sequence[SponsorModel],
+    sponsors: Sequence[SponsorRef],
     own_team_ids: frozenset[uuid.UUID] | None,
 ) -> list[Contribution] | None:
     """Each sponsor's contribution (sponsors without one are left out). None when the measure

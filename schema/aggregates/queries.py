@@ -11,11 +11,17 @@ import uuid
 from typing import Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries.aggregates import AggregateFilter, collaborative_goal
 from db.queries.measures import get_measure_by_code
 from schema.aggregates.access import AggregateAccess
-from schema.aggregates.pooling import contributions, log_shared_reads, pooled_data
+from schema.aggregates.pooling import (
+    SponsorRef,
+    contributions,
+    log_shared_reads,
+    pooled_data,
+)
 from schema.aggregates.types import (
     AggregateScope,
     AggregateSeries,
@@ -115,7 +121,7 @@ class AggregateQueries:
         own_teams = await _own_team_ids(info, principal, teams)
         single = next(iter(collaboratives)) if collaboratives and len(collaboratives) == 1 else None
         async with info.context.db() as session:
-            by_slug = await sponsors_by_slugs(session, participants | {owner_slug})
+            by_slug = await _sponsors(session, principal, participants | {owner_slug})
             owner = by_slug.get(owner_slug)
             found = None if owner is None else await get_measure_by_code(session, owner.id, measure)
             if owner is None or found is None:
@@ -180,6 +186,16 @@ class AggregateQueries:
             pooled_definitions=[c.definition() for c in pooled],
             facts=facts,
         )
+
+
+async def _sponsors(
+    session: AsyncSession, principal: Principal, slugs: frozenset[str]
+) -> dict[str, SponsorRef]:
+    """The sponsors named, by slug (no statement when only the caller's own is named)."""
+    if slugs == {principal.sponsor_slug}:
+        return {principal.sponsor_slug: SponsorRef(principal.sponsor_id, principal.sponsor_slug)}
+    found = await sponsors_by_slugs(session, slugs)
+    return {slug: SponsorRef(row.id, row.slug) for slug, row in found.items()}
 
 
 def _measure_sponsor(

@@ -10,10 +10,19 @@ teams it is bound to (others: a top-level FORBIDDEN error, the field null).
 from __future__ import annotations
 
 import uuid
+import weakref
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import Annotated, cast
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from db.base import CODE_LENGTH, utcnow
 from db.enums import AssessmentRater, DataPointStatus, SurveyWave, TeamRole
@@ -21,7 +30,7 @@ from db.models import Organization as OrganizationModel
 from db.models import Team as TeamModel
 from db.models import TeamMember as TeamMemberModel
 from db.queries.paging import Keyset
-from db.queries.series import Series, SeriesKey
+from db.queries.series import Series, SeriesKey, SeriesPoint
 from db.queries.teams import TeamFilter as TeamFilterQuery
 from db.queries.teams import TeamPageKey
 from schema.assessments.types import Assessment, team_assessments
@@ -98,13 +107,62 @@ class MeasureSeriesPoint:
 
 @strawberry.type(
     description=(
+        "A series as parallel columns, the compact form for dashboards: entry i of every list "
+        "belongs to the same period, oldest first (the points of `points`, without their "
+        "provenance). One object per series instead of one per point: much cheaper to serve "
+        "and to parse for long series."
+    )
+)
+class SeriesColumns:
+    periods: list[Period] = strawberry.field(description="The months, 'YYYY-MM'.")
+    numerators: list[Count | None] = strawberry.field(
+        description="Numerator counts (null where not reported)."
+    )
+    denominators: list[Count | None] = strawberry.field(
+        description="Denominator counts (null where not reported)."
+    )
+    values: list[float | None] = strawberry.field(
+        description="Displayed values, as `MeasureSeriesPoint.value` computes them."
+    )
+
+    @classmethod
+    def from_points(cls, points: Sequence[SeriesPoint]) -> SeriesColumns:
+        return cls(
+            periods=[Period(point.period) for point in points],
+            numerators=[
+                None if point.numerator is None else Count(point.numerator) for point in points
+            ],
+            denominators=[
+                None if point.denominator is None else Count(point.denominator) for point in points
+            ],
+            values=[point.value for point in points],
+        )
+
+
+def _point(point: SeriesPoint) -> MeasureSeriesPoint:
+    return MeasureSeriesPoint(
+        period=Period(point.period),
+        numerator=None if point.numerator is None else Count(point.numerator),
+        denominator=None if point.denominator is None else Count(point.denominator),
+        value=point.value,
+        annotations=[point.annotation] if point.annotation else [],
+        measure_version=point.measure_version,
+        status=point.status,
+        updated_at=point.updated_at,
+        updated_by=point.updated_by,
+        receipt_id=(None if point.receipt_id is None else strawberry.ID(str(point.receipt_id))),
+    )
+
+
+@strawberry.type(
+    description=(
         "A team's data points of one measure, oldest period first (only the months reported). "
         "Its run and control charts use gapless months: every month from the first to the last "
         "point, a month without a point being a null value."
     )
 )
 class MeasureSeries(ChartedSeries):
-    points: list[MeasureSeriesPoint] = strawberry.field(description="The points in time order.")
+    series_points: strawberry.Private[tuple[SeriesPoint, ...]]
     team_id: strawberry.Private[uuid.UUID]
     measure_id: strawberry.Private[uuid.UUID]
     measure_code: strawberry.Private[str]
@@ -113,28 +171,26 @@ class MeasureSeries(ChartedSeries):
     @classmethod
     def from_series(cls, series: Series, measure: Measure | None = None) -> MeasureSeries:
         return cls(
-            points=[
-                MeasureSeriesPoint(
-                    period=Period(point.period),
-                    numerator=None if point.numerator is None else Count(point.numerator),
-                    denominator=None if point.denominator is None else Count(point.denominator),
-                    value=point.value,
-                    annotations=[point.annotation] if point.annotation else [],
-                    measure_version=point.measure_version,
-                    status=point.status,
-                    updated_at=point.updated_at,
-                    updated_by=point.updated_by,
-                    receipt_id=(
-                        None if point.receipt_id is None else strawberry.ID(str(point.receipt_id))
-                    ),
-                )
-                for point in series.points
-            ],
+            series_points=series.points,
             team_id=series.team_id,
             measure_id=series.measure_id,
             measure_code=series.measure_code,
             preloaded_measure=measure,
         )
+
+    @strawberry.field(description="The points in time order.")
+    def points(self) -> list[MeasureSeriesPoint]:
+        # Built only when selected: a dashboard asking for `columns` builds no point objects.
+        return [_point(point) for point in self.series_points]
+
+    @strawberry.field(
+        description=(
+            "The points as parallel columns (period, numerator, denominator, value): the "
+            "compact form of `points` for dashboards and long series."
+        )
+    )
+    def columns(self) -> SeriesColumns:
+        return SeriesColumns.from_points(self.series_points)
 
     @strawberry.field(description="The measure, at its current definition.")
     def measure(self, info: Info) -> Measure:
@@ -157,7 +213,7 @@ class MeasureSeries(ChartedSeries):
         )
     )
     async def pdsa_cycles(self, info: Info) -> list[PdsaCycle]:
-        periods = [point.period for point in self.points]
+        periods = [Period(point.period) for point in self.series_points]
         return await series_pdsa_cycles(info, self.team_id, self.measure_id, periods)
 
     async def chart_input(self, info: Info) -> ChartInput:
@@ -169,12 +225,56 @@ class MeasureSeries(ChartedSeries):
         return chart_input(
             [
                 ChartPointInput(point.period, point.value, point.numerator, point.denominator)
-                for point in self.points
+                for point in self.series_points
             ],
             scoring=definition.scoring,
             multiplier=definition.multiplier,
             direction=definition.improvement_direction.value,
         )
+
+
+PROVENANCE_FIELDS = frozenset(
+    {"annotations", "measureVersion", "status", "updatedAt", "updatedBy", "receiptId"}
+)
+"""Fields of ``MeasureSeriesPoint`` that need the points' provenance columns read."""
+
+
+def _fields(
+    selection_set: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
+    """The fields of a selection set, fragments (named and inline) looked through."""
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _fields(fragment.selection_set, fragments)
+
+
+def _needs_provenance(info: Info) -> bool:
+    """Whether the series being resolved show any provenance field of their points (else the
+    series are read without those columns: a dashboard's `columns`, charts, plain points).
+    Walks the document itself (cheap: called once per team of a dashboard); ``@skip`` and
+    ``@include`` are not evaluated, so a skipped field still counts."""
+    raw = info._raw_info
+    for node in raw.field_nodes:
+        for field in _fields(node.selection_set, raw.fragments):
+            if field.name.value != "points":
+                continue
+            for inner in _fields(field.selection_set, raw.fragments):
+                if inner.name.value in PROVENANCE_FIELDS:
+                    return True
+    return False
+
+
+_MEASURES: weakref.WeakKeyDictionary[object, dict[uuid.UUID, Measure]] = weakref.WeakKeyDictionary()
+"""Measure projections built in a request, by its ``measure_by_id`` loader (one per request):
+a dashboard's 50 teams share their collaborative's 30 measures."""
 
 
 async def _projected(info: Info, found: list[Series]) -> list[MeasureSeries]:
@@ -183,12 +283,17 @@ async def _projected(info: Info, found: list[Series]) -> list[MeasureSeries]:
     series (the loader still batches every team of the level into one statement)."""
     if not found or not selects(info, "measure"):
         return [MeasureSeries.from_series(series) for series in found]
-    ids = list(dict.fromkeys(series.measure_id for series in found))
-    loaded = await info.context.loaders.measure_by_id.load_many(ids)
-    measures: dict[uuid.UUID, Measure] = {}
-    for measure_id, row in zip(ids, loaded, strict=True):
-        assert row is not None, "series are read for measures of the caller's sponsor"
-        measures[measure_id] = Measure.from_model(row)
+    loader = info.context.loaders.measure_by_id
+    measures = _MEASURES.get(loader)
+    if measures is None:
+        measures = _MEASURES[loader] = {}
+    ids = [i for i in dict.fromkeys(series.measure_id for series in found) if i not in measures]
+    if ids:
+        loaded = await loader.load_many(ids)
+        for measure_id, row in zip(ids, loaded, strict=True):
+            assert row is not None, "series are read for measures of the caller's sponsor"
+            if measure_id not in measures:  # the level's other teams awaited the same batch
+                measures[measure_id] = Measure.from_model(row)
     return [MeasureSeries.from_series(series, measures[series.measure_id]) for series in found]
 
 
@@ -368,7 +473,13 @@ class Team(Node):
         self._check_series_access(info)
         if not findable_code(measure):
             return None
-        key = SeriesKey(team_id=self.row_id, measure_code=measure, from_period=from_, to_period=to)
+        key = SeriesKey(
+            team_id=self.row_id,
+            measure_code=measure,
+            from_period=from_,
+            to_period=to,
+            provenance=_needs_provenance(info),
+        )
         found = await info.context.loaders.series_by_key.load(key)
         return MeasureSeries.from_series(found[0]) if found else None
 
@@ -399,15 +510,16 @@ class Team(Node):
         if last is not None and last < 0:
             raise invalid_argument("last must not be negative")
         loader = info.context.loaders.series_by_key
+        provenance = _needs_provenance(info)
         if measures is None:
-            found = await loader.load(SeriesKey(self.row_id, None, from_, to, last))
+            found = await loader.load(SeriesKey(self.row_id, None, from_, to, last, provenance))
             return await _projected(info, found)
         codes = list(dict.fromkeys(measures))
         if len(codes) > MAX_SERIES_MEASURES:
             raise invalid_argument(f"name at most {MAX_SERIES_MEASURES} measures")
         codes = [code for code in codes if findable_code(code)]
         groups = await loader.load_many(
-            [SeriesKey(self.row_id, code, from_, to, last) for code in codes]
+            [SeriesKey(self.row_id, code, from_, to, last, provenance) for code in codes]
         )
         return await _projected(info, [series for group in groups for series in group])
 
