@@ -71,6 +71,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
+from api.heavy import HeavyQueryGate
 from api.json_encoding import encode_json
 from api.metrics import GraphQLOperation
 from api.settings import Settings
@@ -443,6 +444,9 @@ class CollabXGraphQL(GraphQL[Context, None]):
         self._query_limits = query_limits(settings)
         schema = build_schema(self._query_limits)
         self.documents = DocumentCache()
+        self.heavy = HeavyQueryGate(
+            threshold=settings.heavy_query_cost, concurrency=settings.heavy_query_concurrency
+        )
         self.persisted_queries = _PersistedQueryStore()
         documents, limits = self.documents, self._query_limits
         schema.extensions = (*schema.extensions, lambda: CachedDocuments(documents, limits))
@@ -601,9 +605,10 @@ class CollabXGraphQL(GraphQL[Context, None]):
             )
             return ExecutionResult(data=None, errors=[error])
         try:
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
+            async with self.heavy.slot(_operation_record(request.scope).cost):
+                return await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
         except HTTPException as exc:
             cause = exc.__cause__
             if isinstance(cause, InvalidOperationTypeError) and request_adapter.method == "GET":

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2_000, ge=0)
     max_query_directives: int = Field(default=50, ge=0)
     max_query_cost: int = Field(default=50_000, ge=0)
+    # Heavy operations (cost >= heavy_query_cost) run at most heavy_query_concurrency at a time
+    # per process (api/heavy.py): bounds the memory of many big answers at once; 0: no gate.
+    heavy_query_cost: int = Field(default=200, ge=1)
+    heavy_query_concurrency: int = Field(default=1, ge=0)
     introspection: bool = True
     # HTTP limits: 413 beyond the body limits, 431 beyond the header limit.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

@@ -165,9 +165,14 @@ def q3_document(question: str) -> str:
     return Q3_TYPED_DOCUMENT if question == "Q3-typed" else Q3_DOCUMENT
 
 
+Q5_PAGE_SIZE = 1_000
+"""Q5 asks for every report of the month in one page (the bench server allows this size)."""
+
+
 def q5_path(targets: Targets, measure: str) -> str:
-    """The FHIR search of Q5: one measure's summary MeasureReports of one month."""
-    return "/fhir/MeasureReport?" + urlencode({"measure": measure, "period": targets.last_period})
+    """The FHIR search of Q5: one measure's summary MeasureReports of one month, one page."""
+    query = {"measure": measure, "period": targets.last_period, "_count": Q5_PAGE_SIZE}
+    return "/fhir/MeasureReport?" + urlencode(query)
 
 
 def points_of_columns(data: dict[str, Any]) -> dict[str, Any]:
@@ -274,6 +279,7 @@ class HttpConnection:
     ) -> tuple[int, bytes]:
         """Send ``request``; the status and the whole body (or, with ``sink``, hand the body's
         pieces to it as they arrive and return an empty body: flat memory for big exports)."""
+        reused = self._writer is not None
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(
                 self.host, self.port, limit=1 << 20
@@ -281,7 +287,17 @@ class HttpConnection:
         assert self._reader is not None and self._writer is not None
         reader = self._reader
         self._writer.write(request.wire)
-        head = await reader.readuntil(b"\r\n\r\n")
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
+            # A kept-alive connection the server closed while idle (uvicorn closes them after
+            # 5 s, e.g. while the floor's round runs): nothing reached the application, so the
+            # request is sent again on a new connection, as HTTP clients do.
+            partial = exc.partial if isinstance(exc, asyncio.IncompleteReadError) else b""
+            if not reused or partial:
+                raise
+            await self.close()
+            return await self.send(request, sink)
         status = int(head[9:12])
         headers: dict[bytes, bytes] = {}
         for line in head.split(b"\r\n")[1:]:
