@@ -71,7 +71,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from api.heavy import HeavyQueryGate
+from api.heavy import GateBusy, HeavyQueryGate
 from api.json_encoding import encode_json
 from api.metrics import GraphQLOperation
 from api.settings import Settings
@@ -445,7 +445,9 @@ class CollabXGraphQL(GraphQL[Context, None]):
         schema = build_schema(self._query_limits)
         self.documents = DocumentCache()
         self.heavy = HeavyQueryGate(
-            threshold=settings.heavy_query_cost, concurrency=settings.heavy_query_concurrency
+            threshold=settings.heavy_query_cost,
+            concurrency=settings.heavy_query_concurrency,
+            wait_seconds=settings.heavy_query_wait_seconds,
         )
         self.persisted_queries = _PersistedQueryStore()
         documents, limits = self.documents, self._query_limits
@@ -609,6 +611,13 @@ class CollabXGraphQL(GraphQL[Context, None]):
                 return await super().execute_single(
                     request, request_adapter, sub_response, context, root_value, request_data
                 )
+        except GateBusy as exc:
+            raise GraphQLHTTPError(
+                503,
+                f"The server is busy with other large queries ({exc}); retry shortly.",
+                code=SERVICE_UNAVAILABLE,
+                headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
+            ) from exc
         except HTTPException as exc:
             cause = exc.__cause__
             if isinstance(cause, InvalidOperationTypeError) and request_adapter.method == "GET":

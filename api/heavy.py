@@ -14,12 +14,18 @@ import contextlib
 from collections.abc import AsyncIterator
 
 
-class HeavyQueryGate:
-    """At most ``concurrency`` operations of cost >= ``threshold`` run at once (0: no limit)."""
+class GateBusy(Exception):
+    """A heavy operation waited ``wait_seconds`` for a slot in vain (answered 503)."""
 
-    def __init__(self, *, threshold: int, concurrency: int) -> None:
+
+class HeavyQueryGate:
+    """At most ``concurrency`` operations of cost >= ``threshold`` run at once (0: no limit);
+    one waits at most ``wait_seconds`` for its turn, then :class:`GateBusy`."""
+
+    def __init__(self, *, threshold: int, concurrency: int, wait_seconds: float = 30.0) -> None:
         self.threshold = threshold
         self.concurrency = concurrency
+        self.wait_seconds = wait_seconds
         self._slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         self.running = 0
         self.most_running = 0
@@ -34,10 +40,15 @@ class HeavyQueryGate:
             yield
             return
         assert self._slots is not None
-        async with self._slots:
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-            try:
-                yield
-            finally:
-                self.running -= 1
+        try:
+            async with asyncio.timeout(self.wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise GateBusy(f"no slot for a heavy operation within {self.wait_seconds:g} s") from exc
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self._slots.release()

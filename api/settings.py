@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # per process (api/heavy.py): bounds the memory of many big answers at once; 0: no gate.
     heavy_query_cost: int = Field(default=200, ge=1)
     heavy_query_concurrency: int = Field(default=1, ge=0)
+    heavy_query_wait_seconds: float = Field(default=30.0, gt=0)
     introspection: bool = True
     # HTTP limits: 413 beyond the body limits, 431 beyond the header limit.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)

@@ -109,6 +109,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "webhook_retry_base_seconds": 0.05,
         "webhook_max_attempts": 3,
         "webhook_poll_seconds": 1.0,
+        # No background purge of other tests' (past-dated) idempotency keys; the purge has its
+        # own tests (tests/api/test_maintenance.py).
+        "maintenance_interval_seconds": 0,
     }
     values.update(overrides)
     return Settings.model_validate(values)

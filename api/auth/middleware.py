@@ -9,8 +9,9 @@ connections pass through: they authenticate on ``connection_init`` with :func:`a
 Verified signatures are remembered: a token whose signature and registered claims were checked
 is not verified again for :data:`VERIFIED_TOKEN_SECONDS` seconds (never past its ``exp`` plus
 the clock leeway), an LRU of :data:`VERIFIED_TOKEN_CACHE_SIZE` tokens per process. The key store
-itself is re-read only every ``REFRESH_SECONDS`` (60 s, api/auth/keys.py), so a key removed from
-it stopped verifying within the same bound before.
+itself is re-read only every ``REFRESH_SECONDS`` (60 s, api/auth/keys.py), so a token signed by a
+key removed from the store may keep working for up to the sum of the two, about two minutes
+(rotation retires keys and keeps them verifying; nothing removes one today, so this is a bound).
 
 The client is read on every request by default: a revoked client, a scope taken away or a team
 binding changed takes effect at once. ``COLLABX_AUTH_CACHE_SECONDS`` > 0 lets each process reuse

@@ -14,9 +14,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries.aggregates import AggregateFilter, collaborative_goal
+from db.queries.collaboratives import get_collaborative_by_code
 from db.queries.measures import get_measure_by_code
 from schema.aggregates.access import AggregateAccess
 from schema.aggregates.pooling import (
+    Contribution,
     SponsorRef,
     contributions,
     log_shared_reads,
@@ -153,7 +155,9 @@ class AggregateQueries:
                 )
             facts = MeasureFacts.of(found)
             goal = None
-            if single is not None:
+            if single is not None and await _goal_visible(
+                session, principal, owner, pooled, single
+            ):
                 _, goal = await collaborative_goal(session, owner.id, single, facts.measure_id)
             filter = AggregateFilter(
                 collaborative_codes=collaboratives,
@@ -186,6 +190,26 @@ class AggregateQueries:
             pooled_definitions=[c.definition() for c in pooled],
             facts=facts,
         )
+
+
+async def _goal_visible(
+    session: AsyncSession,
+    principal: Principal,
+    owner: SponsorRef,
+    pooled: list[Contribution],
+    collaborative: str,
+) -> bool:
+    """Whether the caller may see the goal line of the owner's ``collaborative``: its own, or
+    one an agreement it reads the owner's data under names."""
+    if owner.id == principal.sponsor_id:
+        return True
+    shared = next((c for c in pooled if c.sponsor.id == owner.id), None)
+    if shared is None:
+        return False
+    if shared.collaborative_ids is None:
+        return True
+    found = await get_collaborative_by_code(session, owner.id, collaborative)
+    return found is not None and found.id in shared.collaborative_ids
 
 
 async def _sponsors(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
-from analytics.suppression import Cell, SuppressionPolicy, disclose
+from analytics.suppression import Cell, SuppressionPolicy, disclose_group
 from db.enums import Scoring, SharingLevel
 from db.queries.collaboratives import get_collaborative_by_code
 from db.queries.measures import get_measure_by_code
@@ -63,7 +64,7 @@ def _role(principal_is_admin: bool, role: SharingRole) -> AgreementRole:
 
 
 def _team_point(
-    point: SharedPoint, scoring: Scoring, multiplier: float
+    point: SharedPoint, multiplier: float
 ) -> tuple[int | None, int | None, float | None]:
     """A team's numerator, denominator and value as its own series shows them."""
     value = point.value
@@ -72,31 +73,72 @@ def _team_point(
     return point.numerator, point.denominator, value
 
 
-def _disclosed(
-    point: SharedPoint, scoring: Scoring, multiplier: float, policy: SuppressionPolicy | None
-) -> SharedTeamPoint:
-    """One team's point as the grantee may see it: small counts hidden with what derives from
-    them (a single team's point is not subject to ``minTeams``)."""
-    numerator, denominator, value = _team_point(point, scoring, multiplier)
-    hidden = False
-    if policy is not None:
-        if scoring is Scoring.COUNT:
-            seen = disclose(Cell(value, None, None), policy)
-            if seen.numerator_hidden:
-                value, hidden = None, True
-        elif numerator is not None or denominator is not None:
-            seen = disclose(Cell(numerator, denominator, None), policy)
-            if seen.numerator_hidden:
-                numerator, value, hidden = None, None, True
-            if seen.denominator_hidden:
-                denominator, hidden = None, True
-    return SharedTeamPoint(
-        period=Period(point.period),
-        numerator=None if numerator is None else Count(numerator),
-        denominator=None if denominator is None else Count(denominator),
-        value=value,
-        suppressed=hidden,
-    )
+def _cell(point: SharedPoint, scoring: Scoring, multiplier: float) -> Cell | None:
+    """A team point's suppression cell: its counts, its count for COUNT measures, else None
+    (a mean carries no count to protect)."""
+    numerator, denominator, value = _team_point(point, multiplier)
+    if scoring is Scoring.COUNT:
+        return Cell(value, None, None)
+    if numerator is None and denominator is None:
+        return None
+    return Cell(numerator, denominator, None)
+
+
+def disclosed_points(
+    points: list[SharedPoint],
+    scoring: Scoring,
+    multiplier: float,
+    policy: SuppressionPolicy | None,
+) -> dict[tuple[uuid.UUID, str], SharedTeamPoint]:
+    """Every team point of a collaborative as the grantee may see it, by (team, period).
+
+    Per period, the teams' cells go through :func:`~analytics.suppression.disclose_group` with
+    their sum: small counts are hidden, and so are further cells when the hidden ones could be
+    recomputed from the period's total (which the grantee may read as an aggregate) minus the
+    cells shown. A single team's point is not subject to ``minTeams``. A hidden numerator or
+    denominator takes the value derived from it along.
+    """
+    by_period: defaultdict[str, list[SharedPoint]] = defaultdict(list)
+    for point in points:
+        by_period[point.period].append(point)
+    seen: dict[tuple[uuid.UUID, str], SharedTeamPoint] = {}
+    for period, period_points in by_period.items():
+        cells = [_cell(point, scoring, multiplier) for point in period_points]
+        hidden: dict[int, tuple[bool, bool]] = {}
+        present = [(i, cell) for i, cell in enumerate(cells) if cell is not None]
+        if policy is not None and present:
+            total = Cell(
+                _sum(cell.numerator for _, cell in present),
+                _sum(cell.denominator for _, cell in present),
+                None,
+            )
+            group = disclose_group(
+                [cell for _, cell in present], total, policy, multiplier=multiplier
+            )
+            for (i, _), shown in zip(present, group.cells, strict=True):
+                hidden[i] = (shown.numerator_hidden, shown.denominator_hidden)
+        for i, point in enumerate(period_points):
+            numerator, denominator, value = _team_point(point, multiplier)
+            numerator_hidden, denominator_hidden = hidden.get(i, (False, False))
+            if scoring is Scoring.COUNT and numerator_hidden:
+                value = None
+            if numerator_hidden:
+                numerator, value = None, None
+            if denominator_hidden:
+                denominator, value = None, None
+            seen[(point.team_id, period)] = SharedTeamPoint(
+                period=Period(period),
+                numerator=None if numerator is None else Count(numerator),
+                denominator=None if denominator is None else Count(denominator),
+                value=value,
+                suppressed=numerator_hidden or denominator_hidden,
+            )
+    return seen
+
+
+def _sum(values: Iterable[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return sum(present) if present else None
 
 
 @strawberry.type
@@ -245,10 +287,9 @@ class SharingQueries:
         definition = found_measure.definition
         policy = None if identified else grant.policy
         by_team: defaultdict[uuid.UUID, list[SharedTeamPoint]] = defaultdict(list)
-        for point in points:
-            by_team[point.team_id].append(
-                _disclosed(point, definition.scoring, definition.multiplier, policy)
-            )
+        shown = disclosed_points(points, definition.scoring, definition.multiplier, policy)
+        for point in points:  # in (team, period) order
+            by_team[point.team_id].append(shown[(point.team_id, point.period)])
         series = sorted(
             (
                 SharedTeamSeries(

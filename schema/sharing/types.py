@@ -133,20 +133,42 @@ class SharingAgreement(Node):
         return Sponsor.from_model(row)
 
     @strawberry.field(
-        description="The collaboratives shared (every current one when allCollaboratives)."
+        description=(
+            "The collaboratives shared (every current one when allCollaboratives; for the "
+            "grantee, only while the agreement is in force)."
+        )
     )
     async def collaboratives(self, info: Info) -> list[SharedObject]:
+        if self._hidden_from(info, self.all_collaboratives):
+            return []
         scope = await info.context.loaders.agreement_scope_by_key.load(
             (self.grantor_id, self.row_id)
         )
         return [SharedObject(code=obj.code, name=obj.name) for obj in scope.collaboratives]
 
-    @strawberry.field(description="The measures shared (every current one when allMeasures).")
+    @strawberry.field(
+        description=(
+            "The measures shared (every current one when allMeasures; for the grantee, only "
+            "while the agreement is in force)."
+        )
+    )
     async def measures(self, info: Info) -> list[SharedObject]:
+        if self._hidden_from(info, self.all_measures):
+            return []
         scope = await info.context.loaders.agreement_scope_by_key.load(
             (self.grantor_id, self.row_id)
         )
         return [SharedObject(code=obj.code, name=obj.name) for obj in scope.measures]
+
+    def _hidden_from(self, info: Info, everything: bool) -> bool:
+        """An "all" agreement not in force lists nothing to the grantee: it would show the
+        grantor's current programs, made after the agreement ended or before it starts."""
+        principal = require_principal(info)
+        return (
+            everything
+            and principal.sponsor_id != self.grantor_id
+            and self.status is not SharingAgreementStatus.IN_FORCE
+        )
 
 
 @strawberry.type(description="One read of shared data by a client of the grantee sponsor.")

@@ -87,3 +87,46 @@ async def test_concurrent_heavy_queries_all_answer_one_at_a_time(gated_app: Star
     assert all(a["data"]["collaboratives"] == {"nodes": []} for a in answers[:6])
     gate = _gate(gated_app)
     assert gate.most_running == 1 and gate.running == 0
+
+
+async def test_a_heavy_query_that_cannot_get_a_slot_is_a_503_to_retry(
+    database_url: str,
+) -> None:
+    application = create_app(
+        make_settings(
+            database_url,
+            heavy_query_cost=50,
+            heavy_query_concurrency=1,
+            heavy_query_wait_seconds=0.2,
+        )
+    )
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://collabx.test") as http:
+            tenant = await TenantFactory(application, http).create()
+            token = await tenant.token()
+            gate = _gate(application)
+            release = asyncio.Event()
+
+            async def hold() -> None:
+                async with gate.slot(10**6):
+                    await release.wait()
+
+            holder = asyncio.create_task(hold())
+            await asyncio.sleep(0)
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ collaboratives(first: 100) { nodes { code } } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            light = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { clientId } }"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            release.set()
+            await holder
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert light.status_code == 200 and "errors" not in light.json()

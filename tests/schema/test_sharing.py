@@ -5,13 +5,18 @@ and the cross-program measure registry (pooling only equivalent measures)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from analytics.suppression import SuppressionPolicy
 from api.state import AppState
+from db.enums import Scoring
 from db.models import AuditEvent
+from db.queries.sharing import SharedPoint
+from schema.sharing.queries import disclosed_points
 from tests.factories import Tenant, TenantFactory
 from tests.schema.sharing_setup import (
     AGGREGATE,
@@ -199,14 +204,21 @@ async def test_deidentified_series_use_stable_pseudonyms_per_grantee(
     text = json.dumps(first)
     assert not any(team in text for team in SHARED_TEAMS) and SECRET_TEAM_NAME not in text
     assert all(node["teamName"] is None and node["identified"] is False for node in first["nodes"])
-    # small numerators (3 < cellMin 5) are hidden with the value; the rest are shown
+    # the small numerator (3 < cellMin 5) is hidden with its value, and so is the next smallest
+    # (20): else the aggregate's total minus the three shown numerators would give the 3 back
     points = [p for node in first["nodes"] for p in node["points"]]
     hidden = [p for p in points if p["suppressed"]]
-    assert len(hidden) == len(PERIODS)
+    assert len(hidden) == 2 * len(PERIODS)
     assert all(p["numerator"] is None and p["value"] is None for p in hidden)
     assert all(p["denominator"] == DENOMINATOR for p in hidden)
     shown = sorted({p["numerator"] for p in points if not p["suppressed"]})
-    assert shown == sorted(n for n in NUMERATORS.values() if n >= 5)
+    assert shown == [30, 40]
+    aggregate = await _aggregate(grantee, token, grantor)
+    assert aggregate is not None
+    for point in aggregate["points"]:
+        in_period = [p for p in points if p["period"] == point["period"]]
+        remainder = point["numerator"] - sum(p["numerator"] or 0 for p in in_period)
+        assert remainder == 3 + 20  # only the sum of two hidden cells, not a small cell
     # another grantee sees other pseudonyms for the same teams
     third_names = [
         n["team"] for n in (await _series(third, await partner_token(third), grantor))["nodes"]
@@ -531,3 +543,64 @@ async def test_a_shared_fhir_canonical_pools_without_links_but_never_without_an_
     # an AGGREGATE agreement makes the pooled aggregate suppressed by its policy
     assert pooled["exact"] is False and pooled["suppressionPolicy"] == {"cellMin": 5, "minTeams": 2}
     assert pooled["points"][0]["teamsReporting"] == 3 + len(SHARED_TEAMS)
+
+
+def test_a_small_denominator_hides_the_value_derived_from_it() -> None:
+    """RATIO: 30 events over 4 units — the value would give the hidden denominator back."""
+    team = uuid.uuid4()
+    points = [SharedPoint(team, "t", "T", "2024-01", 30, 4, None)]
+    (shown,) = disclosed_points(
+        points, Scoring.RATIO, 1.0, SuppressionPolicy(cell_min=5, min_teams=1)
+    ).values()
+    assert shown.denominator is None and shown.value is None and shown.suppressed
+    assert shown.numerator == 30
+
+
+async def test_the_goal_line_of_an_unshared_collaborative_stays_hidden(
+    parties: tuple[Tenant, Tenant],
+) -> None:
+    grantor, grantee = parties
+    await define_measure(grantor, "m-goal", "PROPORTION", collaborative=PRIVATE, goal=80.0)
+    body = await grantor.gql(
+        """mutation Add($input: AddMeasureToCollaborativeInput!) {
+             addMeasureToCollaborative(input: $input) { __typename } }""",
+        {"input": {"collaborative": SHARED, "measure": "m-goal", "goal": 70.0}},
+    )
+    assert data(body)["addMeasureToCollaborative"]["__typename"].endswith("Success"), body
+    await share(grantor, grantee, measures=["m-goal"])
+    token = await partner_token(grantee)
+    query = """query ($s: String!, $c: [String!]) {
+      aggregate(measure: "m-goal", sponsor: $s, scope: {collaboratives: $c}) {
+        goal points { period } }
+    }"""
+    shared = await grantee.gql(query, {"s": grantor.slug, "c": [SHARED]}, token=token)
+    assert data(shared)["aggregate"]["goal"] == 70.0
+    private = await grantee.gql(query, {"s": grantor.slug, "c": [PRIVATE]}, token=token)
+    assert data(private)["aggregate"] == {"goal": None, "points": []}
+
+
+async def test_an_ended_all_agreement_lists_nothing_to_the_grantee(
+    parties: tuple[Tenant, Tenant],
+) -> None:
+    grantor, grantee = parties
+    body = await grantor.gql(
+        CREATE_AGREEMENT,
+        {
+            "input": {
+                "grantee": grantee.slug,
+                "allCollaboratives": True,
+                "allMeasures": True,
+                "level": "AGGREGATE",
+            }
+        },
+    )
+    agreement = data(body)["createSharingAgreement"]["agreement"]
+    assert {c["code"] for c in agreement["collaboratives"]} == {SHARED, PRIVATE}
+    await grantor.gql(REVOKE, {"id": agreement["id"]})
+    token = await partner_token(grantee)
+    seen = data(await grantee.gql(AGREEMENTS, token=token))["sharingAgreements"]["nodes"]
+    assert [(n["status"], n["collaboratives"], n["measures"]) for n in seen] == [
+        ("REVOKED", [], [])
+    ]
+    own = data(await grantor.gql(AGREEMENTS, {"role": "GRANTOR"}))["sharingAgreements"]["nodes"]
+    assert {c["code"] for c in own[0]["collaboratives"]} == {SHARED, PRIVATE}
