@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -254,8 +255,17 @@ async def _walk_root(
 
 
 def _leaks(targets: Targets, answer: Any) -> list[str]:
+    """The markers found in an answer: text anywhere, numbers only as whole numbers (a mean
+    such as 0.23249999999999998 or an id does not contain the count 9999)."""
     text = json.dumps(answer)
-    return [marker for marker in targets.markers() if marker in text]
+    found = []
+    for marker in targets.markers():
+        if marker.isdigit():
+            if re.search(rf"(?<![\w.]){marker}(?![\w.])", text):
+                found.append(marker)
+        elif marker in text:
+            found.append(marker)
+    return found
 
 
 async def _targets(grantor: Tenant, grantee: Tenant) -> Targets:
