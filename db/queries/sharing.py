@@ -407,9 +407,8 @@ async def agreement_scopes(
             )
         )
     }
-    named_collaboratives: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
-    everything_c: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
-    for agreement_id, sponsor_id, code, name in await session.execute(
+    named_collaboratives, every_collaborative = await _named_objects(
+        session,
         select(
             SharingAgreementCollaborative.agreement_id,
             Collaborative.sponsor_id,
@@ -426,14 +425,10 @@ async def agreement_scopes(
             ),
         )
         .where(Collaborative.sponsor_id.in_(grantors))
-        .order_by(Collaborative.code)
-    ):
-        if agreement_id is not None:
-            named_collaboratives[agreement_id].append(NamedObject(code, name))
-        everything_c[sponsor_id].append(NamedObject(code, name))
-    named_measures: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
-    everything_m: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
-    for agreement_id, sponsor_id, code, name in await session.execute(
+        .order_by(Collaborative.code),
+    )
+    named_measures, every_measure = await _named_objects(
+        session,
         select(
             SharingAgreementMeasure.agreement_id,
             Measure.sponsor_id,
@@ -458,11 +453,8 @@ async def agreement_scopes(
             ),
         )
         .where(Measure.sponsor_id.in_(grantors))
-        .order_by(Measure.code)
-    ):
-        if agreement_id is not None:
-            named_measures[agreement_id].append(NamedObject(code, name))
-        everything_m[sponsor_id].append(NamedObject(code, name))
+        .order_by(Measure.code),
+    )
     scopes: list[AgreementScope] = []
     for grantor, agreement_id in keys:
         row = rows.get(agreement_id)
@@ -472,16 +464,30 @@ async def agreement_scopes(
         scopes.append(
             AgreementScope(
                 collaboratives=_dedupe(
-                    everything_c[grantor]
+                    every_collaborative[grantor]
                     if row.all_collaboratives
                     else named_collaboratives[agreement_id]
                 ),
                 measures=_dedupe(
-                    everything_m[grantor] if row.all_measures else named_measures[agreement_id]
+                    every_measure[grantor] if row.all_measures else named_measures[agreement_id]
                 ),
             )
         )
     return scopes
+
+
+async def _named_objects(
+    session: AsyncSession, query: Select[uuid.UUID, uuid.UUID, str, str]
+) -> tuple[dict[uuid.UUID, list[NamedObject]], dict[uuid.UUID, list[NamedObject]]]:
+    """Rows of (agreement id or None, sponsor id, code, name) — every object of the grantors,
+    outer-joined to the agreements naming it — as (objects by agreement, objects by sponsor)."""
+    named: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
+    every: defaultdict[uuid.UUID, list[NamedObject]] = defaultdict(list)
+    for agreement_id, sponsor_id, code, name in await session.execute(query):
+        if agreement_id is not None:
+            named[agreement_id].append(NamedObject(code, name))
+        every[sponsor_id].append(NamedObject(code, name))
+    return named, every
 
 
 def _dedupe(objects: list[NamedObject]) -> list[NamedObject]:

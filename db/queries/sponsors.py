@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,3 +41,12 @@ async def people_by_ids(
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id.get(i) for i in ids]
+
+
+async def sponsors_by_slugs(session: AsyncSession, slugs: Iterable[str]) -> dict[str, Sponsor]:
+    """Sponsors by slug (one statement); unknown slugs are absent."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Sponsor).where(Sponsor.slug.in_(wanted)))
+    return {row.slug: row for row in rows}

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.queries.aggregates import AggregateFilter, collaborative_goal
 from db.queries.collaboratives import get_collaborative_by_code
 from db.queries.measures import get_measure_by_code
+from db.queries.sponsors import sponsors_by_slugs
 from schema.aggregates.access import AggregateAccess
 from schema.aggregates.pooling import (
     Contribution,
@@ -37,7 +38,7 @@ from schema.measures.types import Measure
 from schema.permissions import HasScope, require_principal
 from schema.principal import Principal
 from schema.scalars import Period
-from schema.sharing.access import sponsors_by_slugs, strictest
+from schema.sharing.access import strictest
 from schema.teams.types import findable_code
 
 MAX_SCOPE_CODES = 100

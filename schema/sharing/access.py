@@ -11,12 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.suppression import SuppressionPolicy
 from db.enums import SharingLevel
-from db.models import Sponsor as SponsorModel
 from db.queries.sharing import LEVEL_ORDER, AccessRecord, Grant, grants_in_force, record_access
 from schema.context import Info
 from schema.permissions import require_principal
@@ -41,15 +39,6 @@ def best_grant(grants: Sequence[Grant]) -> Grant | None:
     top = max(LEVEL_ORDER[grant.level] for grant in grants)
     candidates = [grant for grant in grants if LEVEL_ORDER[grant.level] == top]
     return max(candidates, key=lambda g: (g.policy.cell_min, g.policy.min_teams))
-
-
-async def sponsors_by_slugs(session: AsyncSession, slugs: Iterable[str]) -> dict[str, SponsorModel]:
-    """Sponsors by slug (one statement); unknown slugs are absent."""
-    wanted = sorted(set(slugs))
-    if not wanted:
-        return {}
-    rows = await session.scalars(select(SponsorModel).where(SponsorModel.slug.in_(wanted)))
-    return {row.slug: row for row in rows}
 
 
 async def grants_from(

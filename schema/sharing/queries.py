@@ -30,13 +30,14 @@ from db.queries.sharing import (
     pseudonym_key,
     shared_points,
 )
+from db.queries.sponsors import sponsors_by_slugs
 from schema.context import Info
 from schema.errors import forbidden, invalid_argument
 from schema.ids import row_id_of
 from schema.pagination import Connection, Edge, PageInfo, page_request, to_connection
 from schema.permissions import HasScope, require_principal
 from schema.scalars import Count, Period
-from schema.sharing.access import best_grant, grants_from, log_reads, sponsors_by_slugs
+from schema.sharing.access import best_grant, grants_from, log_reads
 from schema.sharing.types import (
     AccessLogEntry,
     MeasureEquivalence,

@@ -18,7 +18,7 @@ from db.base import utcnow
 from db.enums import SharingLevel
 from db.models import SharingAccessLog as AccessLogModel
 from db.models import SharingAgreement as AgreementModel
-from db.queries.sharing import EquivalenceLink
+from db.queries.sharing import EquivalenceLink, NamedObject
 from schema.context import Info
 from schema.ids import encode_global_id
 from schema.node import Node
@@ -141,10 +141,7 @@ class SharingAgreement(Node):
     async def collaboratives(self, info: Info) -> list[SharedObject]:
         if self._hidden_from(info, self.all_collaboratives):
             return []
-        scope = await info.context.loaders.agreement_scope_by_key.load(
-            (self.grantor_id, self.row_id)
-        )
-        return [SharedObject(code=obj.code, name=obj.name) for obj in scope.collaboratives]
+        return [SharedObject(code=o.code, name=o.name) for o in (await self._scope(info))[0]]
 
     @strawberry.field(
         description=(
@@ -155,10 +152,14 @@ class SharingAgreement(Node):
     async def measures(self, info: Info) -> list[SharedObject]:
         if self._hidden_from(info, self.all_measures):
             return []
+        return [SharedObject(code=o.code, name=o.name) for o in (await self._scope(info))[1]]
+
+    async def _scope(self, info: Info) -> tuple[list[NamedObject], list[NamedObject]]:
+        """The collaboratives and measures the agreement names (batched per request)."""
         scope = await info.context.loaders.agreement_scope_by_key.load(
             (self.grantor_id, self.row_id)
         )
-        return [SharedObject(code=obj.code, name=obj.name) for obj in scope.measures]
+        return scope.collaboratives, scope.measures
 
     def _hidden_from(self, info: Info, everything: bool) -> bool:
         """An "all" agreement not in force lists nothing to the grantee: it would show the

@@ -91,6 +91,23 @@ async def _series(reader: Tenant, token: str, grantor: Tenant, **variables: Any)
     return data(body)["sharedTeamSeries"]
 
 
+async def _share_everything(grantor: Tenant, grantee: Tenant) -> dict[str, Any]:
+    """An AGGREGATE agreement over every collaborative and measure of the grantor."""
+    body = await grantor.gql(
+        CREATE_AGREEMENT,
+        {
+            "input": {
+                "grantee": grantee.slug,
+                "allCollaboratives": True,
+                "allMeasures": True,
+                "level": "AGGREGATE",
+            }
+        },
+    )
+    agreement: dict[str, Any] = data(body)["createSharingAgreement"]["agreement"]
+    return agreement
+
+
 @pytest.fixture
 async def parties(tenants: TenantFactory) -> tuple[Tenant, Tenant]:
     grantor = await tenants.create("Grantor")
@@ -303,18 +320,7 @@ async def test_agreements_are_listed_to_both_sides_and_sponsors_become_visible(
     slugs = {s["slug"] for s in data(await grantee.gql(SPONSORS, token=None))["sponsors"]}
     assert slugs == {grantor.slug, grantee.slug}
     everything = await share(grantor, grantee, collaboratives=None, measures=None)
-    body = await grantor.gql(
-        CREATE_AGREEMENT,
-        {
-            "input": {
-                "grantee": grantee.slug,
-                "allCollaboratives": True,
-                "allMeasures": True,
-                "level": "AGGREGATE",
-            }
-        },
-    )
-    every = data(body)["createSharingAgreement"]["agreement"]
+    every = await _share_everything(grantor, grantee)
     assert {c["code"] for c in every["collaboratives"]} == {SHARED, PRIVATE}
     assert everything["collaboratives"] == [{"code": SHARED}]
 
@@ -583,18 +589,7 @@ async def test_an_ended_all_agreement_lists_nothing_to_the_grantee(
     parties: tuple[Tenant, Tenant],
 ) -> None:
     grantor, grantee = parties
-    body = await grantor.gql(
-        CREATE_AGREEMENT,
-        {
-            "input": {
-                "grantee": grantee.slug,
-                "allCollaboratives": True,
-                "allMeasures": True,
-                "level": "AGGREGATE",
-            }
-        },
-    )
-    agreement = data(body)["createSharingAgreement"]["agreement"]
+    agreement = await _share_everything(grantor, grantee)
     assert {c["code"] for c in agreement["collaboratives"]} == {SHARED, PRIVATE}
     await grantor.gql(REVOKE, {"id": agreement["id"]})
     token = await partner_token(grantee)
