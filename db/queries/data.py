@@ -261,14 +261,19 @@ def _branch_conditions(
     return conditions
 
 
-def _union(
+def points_union(
     sponsor_id: uuid.UUID,
     filter: DataPointFilter,
     after: Keyset | None,
     *,
     limit: int | None = None,
+    include_deleted: bool = True,
 ) -> Any:
-    """Live points and tombstones as one selectable with the same columns.
+    """Live points and (with ``include_deleted``) tombstones as one selectable with the same
+    columns, in this order: id, team_id, measure_id, measure_version, period, stratum,
+    numerator, denominator, value, annotation, status, deleted, source, updated_at, updated_by,
+    receipt_id. The delta export (here) and the bulk/FHIR export (db/queries/exchange.py) both
+    read it.
 
     With ``limit`` each branch is cut to its first ``limit`` rows in (updated, id) order before
     the union, so a page reads at most 2 x limit rows through the (sponsor_id, updated_at)
@@ -287,6 +292,7 @@ def _union(
         DataPoint.annotation.label("annotation"),
         cast(DataPoint.status, String(32)).label("status"),
         false().label("deleted"),
+        DataPoint.source.label("source"),
         DataPoint.updated_at.label("updated_at"),
         DataPoint.updated_by.label("updated_by"),
         DataPoint.receipt_id.label("receipt_id"),
@@ -305,6 +311,7 @@ def _union(
         literal("", Text).label("annotation"),
         cast(null(), String(32)).label("status"),
         true().label("deleted"),
+        literal("", String(32)).label("source"),
         DataPointTombstone.deleted_at.label("updated_at"),
         DataPointTombstone.deleted_by.label("updated_by"),
         DataPointTombstone.receipt_id.label("receipt_id"),
@@ -313,6 +320,10 @@ def _union(
             sponsor_id, filter, DataPointTombstone, DataPointTombstone.deleted_at, after
         )
     )
+    if not include_deleted:
+        if limit is not None:
+            live = live.order_by(DataPoint.updated_at, DataPoint.id).limit(limit)
+        return live.subquery("points")
     if limit is not None:
         # Each branch as a subquery: SQLite allows no ORDER BY/LIMIT on a compound's members.
         live_cut = live.order_by(DataPoint.updated_at, DataPoint.id).limit(limit).subquery("live")
@@ -344,9 +355,9 @@ async def list_data_points(
     """
     total = 0
     if count:
-        counted = _union(sponsor_id, filter, None)
+        counted = points_union(sponsor_id, filter, None)
         total = await session.scalar(select(func.count()).select_from(counted)) or 0
-    points = _union(sponsor_id, filter, after, limit=first + 1)
+    points = points_union(sponsor_id, filter, after, limit=first + 1)
     query = (
         _with_codes(sponsor_id, points).order_by(points.c.updated_at, points.c.id).limit(first + 1)
     )
@@ -365,7 +376,9 @@ async def data_points_by_ids(
     session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[ExportedPoint | None]:
     """Points (live or tombstones) of one sponsor in the order of ``ids`` (for ``node(id:)``)."""
-    query = _with_codes(sponsor_id, _union(sponsor_id, DataPointFilter(ids=frozenset(ids)), None))
+    query = _with_codes(
+        sponsor_id, points_union(sponsor_id, DataPointFilter(ids=frozenset(ids)), None)
+    )
     found = {point.id: point for point in map(_exported, (await session.execute(query)).all())}
     return [found.get(i) for i in ids]
 
@@ -403,6 +416,7 @@ def _exported(row: Any) -> ExportedPoint:
         annotation,
         status,
         deleted,
+        _source,
         updated_at,
         updated_by,
         receipt_id,

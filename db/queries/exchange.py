@@ -22,22 +22,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Float,
     Select,
-    String,
-    Text,
     and_,
     bindparam,
-    cast,
     false,
-    literal,
-    null,
     or_,
     select,
-    true,
     tuple_,
-    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,13 +37,13 @@ from db.models import (
     Collaborative,
     CollaborativeMeasure,
     DataPoint,
-    DataPointTombstone,
     Measure,
     MeasureVersion,
     Organization,
     PeriodLock,
     Team,
 )
+from db.queries.data import DataPointFilter, points_union
 from db.queries.paging import Keyset
 from db.queries.status import shown_status
 
@@ -102,60 +93,6 @@ class ExportRow:
         return Keyset(value=self.updated_at, id=self.id)
 
 
-def _export_conditions(
-    sponsor_id: uuid.UUID,
-    filter: ExportFilter,
-    table: type[DataPoint] | type[DataPointTombstone],
-    updated: Any,
-    after: Keyset | None,
-) -> list[Any]:
-    conditions: list[Any] = [table.sponsor_id == sponsor_id]
-    if filter.team_code is not None:
-        conditions.append(
-            table.team_id.in_(
-                select(Team.id).where(Team.sponsor_id == sponsor_id, Team.code == filter.team_code)
-            )
-        )
-    if filter.collaborative_code is not None:
-        conditions.append(
-            table.team_id.in_(
-                select(Team.id)
-                .join(
-                    Collaborative,
-                    and_(
-                        Collaborative.sponsor_id == Team.sponsor_id,
-                        Collaborative.id == Team.collaborative_id,
-                    ),
-                )
-                .where(
-                    Team.sponsor_id == sponsor_id,
-                    Collaborative.code == filter.collaborative_code,
-                )
-            )
-        )
-    if filter.measure_code is not None:
-        conditions.append(
-            table.measure_id.in_(
-                select(Measure.id).where(
-                    Measure.sponsor_id == sponsor_id, Measure.code == filter.measure_code
-                )
-            )
-        )
-    if filter.team_ids is not None:
-        conditions.append(table.team_id.in_(sorted(filter.team_ids)))
-    if filter.from_period is not None:
-        conditions.append(table.period >= filter.from_period)
-    if filter.to_period is not None:
-        conditions.append(table.period <= filter.to_period)
-    if filter.updated_since is not None:
-        conditions.append(updated >= filter.updated_since)
-    if after is not None:
-        conditions.append(
-            or_(updated > after.value, and_(updated == after.value, table.id > after.id))
-        )
-    return conditions
-
-
 async def export_page(
     session: AsyncSession,
     sponsor_id: uuid.UUID,
@@ -166,58 +103,21 @@ async def export_page(
 ) -> list[ExportRow]:
     """The next ``limit`` exported points after ``after``, oldest change first (an empty list
     ends the export)."""
-    live = (
-        select(
-            DataPoint.id.label("id"),
-            DataPoint.team_id.label("team_id"),
-            DataPoint.measure_id.label("measure_id"),
-            DataPoint.measure_version.label("measure_version"),
-            DataPoint.period.label("period"),
-            DataPoint.stratum.label("stratum"),
-            DataPoint.numerator.label("numerator"),
-            DataPoint.denominator.label("denominator"),
-            DataPoint.value.label("value"),
-            DataPoint.annotation.label("annotation"),
-            cast(DataPoint.status, String(32)).label("status"),
-            false().label("deleted"),
-            DataPoint.source.label("source"),
-            DataPoint.updated_at.label("updated_at"),
-            DataPoint.updated_by.label("updated_by"),
-            DataPoint.receipt_id.label("receipt_id"),
-        )
-        .where(*_export_conditions(sponsor_id, filter, DataPoint, DataPoint.updated_at, after))
-        .order_by(DataPoint.updated_at, DataPoint.id)
-        .limit(limit)
+    points = points_union(
+        sponsor_id,
+        DataPointFilter(
+            collaborative_code=filter.collaborative_code,
+            measure_code=filter.measure_code,
+            team_code=filter.team_code,
+            from_period=filter.from_period,
+            to_period=filter.to_period,
+            updated_since=filter.updated_since,
+            team_ids=filter.team_ids,
+        ),
+        after,
+        limit=limit,
+        include_deleted=filter.include_deleted,
     )
-    points: Any = live.subquery("live")
-    if filter.include_deleted:
-        deleted_at = DataPointTombstone.deleted_at
-        tombstones = (
-            select(
-                DataPointTombstone.id.label("id"),
-                DataPointTombstone.team_id.label("team_id"),
-                DataPointTombstone.measure_id.label("measure_id"),
-                DataPointTombstone.measure_version.label("measure_version"),
-                DataPointTombstone.period.label("period"),
-                DataPointTombstone.stratum.label("stratum"),
-                cast(null(), BigInteger).label("numerator"),
-                cast(null(), BigInteger).label("denominator"),
-                cast(null(), Float).label("value"),
-                literal("", Text).label("annotation"),
-                cast(null(), String(32)).label("status"),
-                true().label("deleted"),
-                literal("", String(32)).label("source"),
-                deleted_at.label("updated_at"),
-                DataPointTombstone.deleted_by.label("updated_by"),
-                DataPointTombstone.receipt_id.label("receipt_id"),
-            )
-            .where(*_export_conditions(sponsor_id, filter, DataPointTombstone, deleted_at, after))
-            .order_by(deleted_at, DataPointTombstone.id)
-            .limit(limit)
-        )
-        points = union_all(points.select(), tombstones.subquery("tombstones").select()).subquery(
-            "points"
-        )
     query = (
         select(points, Team.code, Measure.code, Collaborative.code, PeriodLock.through_period)
         .join(Team, and_(Team.sponsor_id == sponsor_id, Team.id == points.c.team_id))
