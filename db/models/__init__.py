@@ -27,6 +27,7 @@ from db.models.exchange import (
     PeriodLock,
 )
 from db.models.measures import CollaborativeMeasure, Measure, MeasureVersion
+from db.models.rollups import AggregateCell, AggregateChange, AggregateSeries
 from db.models.sharing import (
     MeasureEquivalence,
     PseudonymKey,
@@ -40,6 +41,9 @@ from db.models.teams import Organization, Team, TeamMember
 from db.models.webhooks import Webhook, WebhookCollaborative, WebhookDelivery
 
 __all__ = [
+    "AggregateCell",
+    "AggregateChange",
+    "AggregateSeries",
     "Assessment",
     "AuditEvent",
     "ChangeConcept",

@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from typing import cast as type_cast
 
 from sqlalchemy import (
     BigInteger,
@@ -369,47 +370,68 @@ async def median_team_values(
     }
 
 
+async def cell_median_team_values(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    measure_ids: Collection[uuid.UUID],
+    *,
+    filter: AggregateFilter,
+) -> dict[tuple[uuid.UUID, str, uuid.UUID], float]:
+    """The median team value per (measure, period, collaborative): the median of each part of
+    :func:`aggregate_parts` (the stored cells of :mod:`db.queries.rollups`)."""
+    if _empty(measure_ids, filter):
+        return {}
+    dialect = session.get_bind().dialect.name
+    query = _statement("cell_medians", dialect, filter, _cell_medians_statement)
+    parameters = _parameters(sponsor_id, measure_ids, filter)
+    return {
+        (measure_id, period, collaborative_id): float(median)
+        for measure_id, period, collaborative_id, median in await _rows(session, query, parameters)
+    }
+
+
 def _medians_statement(points: Any, dialect: str) -> Select[Any]:
     """:func:`median_team_values`'s statement over the ``points`` subquery."""
+    return _medians_over(points, dialect, (points.c.measure_id, points.c.period))
+
+
+def _cell_medians_statement(points: Any, dialect: str) -> Select[Any]:
+    """:func:`cell_median_team_values`'s statement over the ``points`` subquery."""
+    keys = (points.c.measure_id, points.c.period, points.c.collaborative_id)
+    return _medians_over(points, dialect, keys)
+
+
+def _medians_over(points: Any, dialect: str, keys: tuple[Any, ...]) -> Select[Any]:
+    """The median of the team values of each group of ``keys`` (columns of ``points``)."""
     present = points.c.value.is_not(None)
-    query: Select[Any]
     if dialect == "postgresql":
         query = (
             select(
-                points.c.measure_id,
-                points.c.period,
+                *keys,
                 func.percentile_cont(0.5).within_group(points.c.value).label("median"),
             )
             .where(present)
-            .group_by(points.c.measure_id, points.c.period)
+            .group_by(*keys)
         )
     else:
-        partition = (points.c.measure_id, points.c.period)
         ranked = (
             select(
-                points.c.measure_id,
-                points.c.period,
+                *keys,
                 points.c.value,
-                func.row_number()
-                .over(partition_by=partition, order_by=points.c.value)
-                .label("rank"),
-                func.count().over(partition_by=partition).label("size"),
+                func.row_number().over(partition_by=keys, order_by=points.c.value).label("rank"),
+                func.count().over(partition_by=keys).label("size"),
             )
             .where(present)
             .subquery("ranked")
         )
+        ranked_keys: tuple[Any, ...] = tuple(ranked.c[key.name] for key in keys)
         low, high = func.min(ranked.c.value), func.max(ranked.c.value)
         middle = ((ranked.c.size + 1) // 2, (ranked.c.size + 2) // 2)
-        query = (
-            select(
-                ranked.c.measure_id,
-                ranked.c.period,
-                (low + (high - low) * literal(0.5, Float)).label("median"),
-            )
-            .where(ranked.c.rank.in_(middle))
-            .group_by(ranked.c.measure_id, ranked.c.period)
-        )
-    return query
+        median: Any = (low + (high - low) * literal(0.5, Float)).label("median")
+        columns: list[Any] = [*ranked_keys, median]
+        grouped = select(*columns).where(ranked.c.rank.in_(middle)).group_by(*columns[:-1])
+        query = grouped
+    return type_cast("Select[Any]", query)  # select(*columns) types as Select[Never, ...]
 
 
 async def team_values(

@@ -17,12 +17,14 @@ aggregate lists what it pooled in ``pooledDefinitions``.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from analytics.suppression import SuppressionPolicy
@@ -34,6 +36,7 @@ from db.queries.aggregates import (
     team_values,
 )
 from db.queries.measures import VersionedMeasure
+from db.queries.rollups import Refresh, rolled_up_parts, store_refresh
 from db.queries.sharing import EquivalenceBasis, Grant, equivalent_measure
 from schema.aggregates.access import aggregate_access
 from schema.context import Info
@@ -41,6 +44,8 @@ from schema.permissions import require_principal
 from schema.sharing.access import exact_level, grants_from, log_reads, strictest
 from schema.sharing.types import EquivalenceBasis as EquivalenceBasisEnum
 from schema.sharing.types import PooledDefinition
+
+logger = logging.getLogger("collabx.graphql")
 
 
 @dataclass(frozen=True)
@@ -129,11 +134,13 @@ async def contributions(
 @dataclass(frozen=True)
 class PooledData:
     """The per-collaborative period totals and the median team values of every contribution,
-    keyed by the measure asked for."""
+    keyed by the measure asked for, and the rollups the read recomputed (to be stored with
+    :func:`store_refreshes` once the read's session is closed)."""
 
     parts: list[PartTotals]
     medians: dict[tuple[uuid.UUID, str], float]
     teams_read: dict[uuid.UUID, int]
+    refreshes: list[Refresh]
 
 
 async def pooled_data(
@@ -142,35 +149,63 @@ async def pooled_data(
     found: Sequence[Contribution],
     filter: AggregateFilter,
 ) -> PooledData:
-    """Sums and medians in SQL per sponsor; the median across several sponsors is taken over
-    every team value of the period (two statements per sponsor either way)."""
+    """Sums per sponsor from the monthly rollups (from the data points for named teams); the
+    median of one collaborative's teams is stored with its rollups, a median across several
+    collaboratives or sponsors is taken over every team value of the period."""
     parts: list[PartTotals] = []
     teams_read: dict[uuid.UUID, int] = {}
     values: defaultdict[str, list[float]] = defaultdict(list)
     medians: dict[tuple[uuid.UUID, str], float] = {}
+    refreshes: list[Refresh] = []
     for contribution in found:
         their_filter = replace(filter, collaborative_ids=contribution.collaborative_ids)
         ids = [contribution.measure.measure.id]
         sponsor_id = contribution.sponsor.id
-        their_parts = await aggregate_parts(session, sponsor_id, ids, filter=their_filter)
+        rolled = await rolled_up_parts(session, sponsor_id, ids, filter=their_filter)
+        if rolled is None:
+            their_parts = await aggregate_parts(session, sponsor_id, ids, filter=their_filter)
+        else:
+            their_parts = rolled.parts
+            if rolled.refresh is not None:
+                refreshes.append(rolled.refresh)
         parts.extend(replace(part, measure_id=measure_id) for part in their_parts)
         per_period: defaultdict[str, int] = defaultdict(int)
+        parts_per_period: defaultdict[str, int] = defaultdict(int)
         for part in their_parts:
             per_period[part.period] += part.teams_reporting
+            parts_per_period[part.period] += 1
         teams_read[sponsor_id] = max(per_period.values(), default=0)
-        if len(found) == 1:
+        if len(found) > 1:
+            for row in await team_values(session, sponsor_id, ids, filter=their_filter):
+                if row.value is not None:
+                    values[row.period].append(row.value)
+        elif rolled is not None and all(count == 1 for count in parts_per_period.values()):
+            # One collaborative per period: its stored median is the period's median.
+            for (_, period, _), median in rolled.cell_medians.items():
+                medians[(measure_id, period)] = median
+        else:
             for (_, period), median in (
                 await median_team_values(session, sponsor_id, ids, filter=their_filter)
             ).items():
                 medians[(measure_id, period)] = median
-        else:
-            for row in await team_values(session, sponsor_id, ids, filter=their_filter):
-                if row.value is not None:
-                    values[row.period].append(row.value)
     for period, period_values in values.items():
         medians[(measure_id, period)] = statistics.median(period_values)
     parts.sort(key=lambda part: (part.period, str(part.collaborative_id)))
-    return PooledData(parts=parts, medians=medians, teams_read=teams_read)
+    return PooledData(parts=parts, medians=medians, teams_read=teams_read, refreshes=refreshes)
+
+
+async def store_refreshes(info: Info, refreshes: Sequence[Refresh]) -> None:
+    """Store the rollups a read recomputed, in a write transaction of their own. A failure is
+    logged, not raised: the answer is already computed, and the series stays marked changed,
+    so the next read recomputes it."""
+    if not refreshes:
+        return
+    try:
+        async with info.context.db.begin() as session:
+            for refresh in refreshes:
+                await store_refresh(session, refresh)
+    except SQLAlchemyError:
+        logger.warning("aggregate rollups not stored; the next read recomputes them", exc_info=True)
 
 
 async def log_shared_reads(

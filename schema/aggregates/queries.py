@@ -24,6 +24,7 @@ from schema.aggregates.pooling import (
     contributions,
     log_shared_reads,
     pooled_data,
+    store_refreshes,
 )
 from schema.aggregates.types import (
     AggregateScope,
@@ -168,6 +169,7 @@ class AggregateQueries:
                 stratum=stratum,
             )
             data = await pooled_data(session, facts.measure_id, pooled, filter)
+        await store_refreshes(info, data.refreshes)
         await log_shared_reads(
             info,
             pooled,

@@ -621,9 +621,16 @@ async def test_a_big_collaborative_answers_from_sql_with_rows_per_period(
     big_counts, big = await _rows_fetched(app, tenant, "big")
     tiny_counts, tiny = await _rows_fetched(app, tenant, "tiny")
     assert sum(big_counts) == sum(tiny_counts), (big_counts, tiny_counts)
-    # the measure, its goal line, the totals and the medians: 1 + 1 + 18 + 18 rows
-    assert big_counts == [1, 1, len(BIG_PERIODS), len(BIG_PERIODS)], big_counts
-    assert max(big_counts) == len(BIG_PERIODS)  # the per-period statements: 18 rows each
+    # The first read recomputes the series' rollups: the measure, its goal line, the pending
+    # change (one per series), no stored series yet, the totals and the medians per period
+    # (18 + 18 rows), then the statements storing them (no rows).
+    periods = len(BIG_PERIODS)
+    assert big_counts[:6] == [1, 1, 1, 0, periods, periods], big_counts
+    assert max(big_counts) == periods  # the per-period statements: 18 rows each
+    # Later reads take the stored cells: 18 rows, however many teams.
+    again, stored = await _rows_fetched(app, tenant, "big")
+    assert again == [1, 1, 0, periods], again
+    assert stored == big
     assert len(big["points"]) == 18 and big["runChart"]["computable"]
     first = big["points"][0]
     numerators = [(number * 7) % 40 for number in range(300)]
@@ -810,3 +817,21 @@ async def test_demo_shows_an_improvement_signal_after_the_intervention(
             assert 0 < control["teamsWithImprovementSignal"] <= control["teamsReporting"]
             assert control["goal"] == 70.0 and control["teamsMeetingGoal"] is not None
             assert any(s["variation"] == "IMPROVEMENT" for s in control["signals"])
+
+
+async def test_an_aggregate_follows_every_submission_through_its_rollups(tenant: Tenant) -> None:
+    """The first read stores the collaborative's rollups; a correction submitted afterwards (an
+    ingest batch: one statement, one trigger run on PostgreSQL) shows in the next read, and the
+    reads after it answer the same from the stored rollups."""
+    await setup_two_collaboratives(tenant)
+    before = await aggregate(tenant, "control", scope={"collaboratives": ["ca"]})
+    _check(before["points"][0], _expected(TEAMS_A, 0), goal=True)
+    counts_after = dict(COUNTS, ta1=[(1, 10), *COUNTS["ta1"][1:]])
+    await submit(tenant, count_rows("ta1", "control", [1, 21, 5], [10, 30, 9]))
+    after = await aggregate(tenant, "control", scope={"collaboratives": ["ca"]})
+    numerators = [counts_after[t][0][0] for t in TEAMS_A]
+    assert after["points"][0]["numerator"] == sum(numerators) != before["points"][0]["numerator"]
+    rates = [counts_after[t][0][0] / counts_after[t][0][1] * 100 for t in TEAMS_A]
+    assert after["points"][0]["medianOfTeamRates"] == pytest.approx(median_of_rates(rates))
+    assert after["points"][1:] == before["points"][1:]
+    assert await aggregate(tenant, "control", scope={"collaboratives": ["ca"]}) == after
