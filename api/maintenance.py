@@ -1,5 +1,7 @@
 """Periodic upkeep every API process runs in the background: purging idempotency keys past
-their expiry (they are kept 24 h; without a purge the table only grows).
+their expiry (they are kept 24 h; without a purge the table only grows), and recomputing the
+aggregate rollups of series that changed since they were last read (so that a series nobody
+reads does not pile up change rows, and the next dashboard finds it stored).
 
 Several processes purging at once is harmless: each deletes what has expired. A failure (the
 database away) is logged and retried at the next interval; it never stops the process.
@@ -14,8 +16,14 @@ import logging
 from api.state import AppState
 from db.availability import is_unavailable
 from db.ingest import delete_expired_idempotency_keys
+from db.queries.rollups import pending_groups, refresh_group, store_refresh
 
 logger = logging.getLogger("collabx.maintenance")
+
+ROLLUP_GROUPS_PER_PASS = 200
+"""Changed (sponsor, stratum, measure) a refresh pass reads at a time."""
+ROLLUP_PASSES = 50
+"""Most refresh passes per run (the rest waits for the next interval)."""
 
 
 class Maintenance:
@@ -39,12 +47,36 @@ class Maintenance:
             self._task = None
 
     async def run_once(self) -> int:
-        """Purge expired idempotency keys now; how many went."""
+        """Purge expired idempotency keys now; how many went. Then refresh changed rollups."""
         async with self._state.sessionmaker.begin() as session:
             removed = await delete_expired_idempotency_keys(session)
         if removed:
             logger.info("purged %d expired idempotency keys", removed)
+        await self.refresh_rollups()
         return removed
+
+    async def refresh_rollups(self) -> int:
+        """Recompute and store every series with pending changes; how many were stored. Each
+        group is read in a session of its own and stored in a short transaction of its own."""
+        stored = 0
+        for _ in range(ROLLUP_PASSES):
+            async with self._state.sessionmaker() as session:
+                groups = await pending_groups(session, limit=ROLLUP_GROUPS_PER_PASS)
+            if not groups:
+                break
+            progress = 0
+            for group in groups:
+                async with self._state.sessionmaker() as session:
+                    refresh = await refresh_group(session, group)
+                if refresh is not None:
+                    async with self._state.sessionmaker.begin() as session:
+                        progress += await store_refresh(session, refresh)
+            stored += progress
+            if not progress:  # only series racing with other refreshes remain: next time
+                break
+        if stored:
+            logger.info("refreshed %d aggregate series", stored)
+        return stored
 
     async def _loop(self) -> None:
         while True:

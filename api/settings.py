@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_poll_seconds: float = Field(default=5.0, gt=0)
-    # Maintenance (api/maintenance.py): how often expired idempotency keys are purged; 0: never.
+    # Maintenance (api/maintenance.py): how often expired idempotency keys are purged and changed
+    # aggregate rollups refreshed; 0: never.
     maintenance_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @field_validator("cors_origins", mode="before")

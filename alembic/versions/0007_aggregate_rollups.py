@@ -83,11 +83,12 @@ POSTGRES_UPGRADE = [
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER collaborative_measures_aggregate
-       AFTER INSERT OR UPDATE OR DELETE ON collaborative_measures
+       AFTER INSERT OR UPDATE OF goal OR DELETE ON collaborative_measures
        FOR EACH ROW EXECUTE FUNCTION aggregate_changes_from_measure()""",
     """CREATE TRIGGER measures_aggregate AFTER UPDATE OF current_version ON measures
        FOR EACH ROW EXECUTE FUNCTION aggregate_changes_from_measure()""",
-    """CREATE TRIGGER measure_versions_aggregate AFTER UPDATE ON measure_versions
+    """CREATE TRIGGER measure_versions_aggregate
+       AFTER UPDATE OF multiplier, improvement_direction ON measure_versions
        FOR EACH ROW EXECUTE FUNCTION aggregate_changes_from_measure()""",
     f"""CREATE FUNCTION aggregate_changes_from_team() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -148,7 +149,7 @@ SQLITE_UPGRADE = [
     ),
     _sqlite_measure_trigger(
         "collaborative_measures_aggregate_update",
-        "UPDATE ON collaborative_measures",
+        "UPDATE OF goal ON collaborative_measures",
         "NEW",
         "measure_id",
     ),
@@ -162,7 +163,10 @@ SQLITE_UPGRADE = [
         "measures_aggregate", "UPDATE OF current_version ON measures", "NEW", "id"
     ),
     _sqlite_measure_trigger(
-        "measure_versions_aggregate", "UPDATE ON measure_versions", "NEW", "measure_id"
+        "measure_versions_aggregate",
+        "UPDATE OF multiplier, improvement_direction ON measure_versions",
+        "NEW",
+        "measure_id",
     ),
     f"""CREATE TRIGGER teams_aggregate AFTER UPDATE OF collaborative_id ON teams
     BEGIN

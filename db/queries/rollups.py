@@ -379,3 +379,39 @@ async def _delete_changes(
                 AggregateChange.sponsor_id == sponsor_id, AggregateChange.id.in_(chunk)
             )
         )
+
+
+@dataclass(frozen=True)
+class PendingGroup:
+    """Measures of one sponsor and stratum with changed series."""
+
+    sponsor_id: uuid.UUID
+    stratum: str
+    measure_ids: frozenset[uuid.UUID]
+
+
+async def pending_groups(session: AsyncSession, *, limit: int) -> list[PendingGroup]:
+    """Up to ``limit`` (sponsor, stratum, measure) with pending changes, grouped per sponsor and
+    stratum (what the maintenance refresh works through)."""
+    rows = (
+        await session.execute(
+            select(AggregateChange.sponsor_id, AggregateChange.stratum, AggregateChange.measure_id)
+            .distinct()
+            .limit(limit)
+        )
+    ).all()
+    grouped: defaultdict[tuple[uuid.UUID, str], set[uuid.UUID]] = defaultdict(set)
+    for sponsor_id, stratum, measure_id in rows:
+        grouped[(sponsor_id, stratum)].add(measure_id)
+    return [
+        PendingGroup(sponsor_id, stratum, frozenset(ids))
+        for (sponsor_id, stratum), ids in sorted(grouped.items(), key=lambda item: str(item[0]))
+    ]
+
+
+async def refresh_group(session: AsyncSession, group: PendingGroup) -> Refresh | None:
+    """Recompute every changed series of a group's measures, in every collaborative (the same
+    read as an aggregate's, so the same guarantees); the caller stores the result."""
+    filter = AggregateFilter(stratum=group.stratum)
+    rolled = await rolled_up_parts(session, group.sponsor_id, group.measure_ids, filter=filter)
+    return None if rolled is None else rolled.refresh

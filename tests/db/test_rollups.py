@@ -13,11 +13,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.app import create_app
+from api.maintenance import Maintenance
 from db.enums import DataPointStatus
 from db.models import AggregateChange, CollaborativeMeasure, DataPoint, Measure, Team
 from db.queries.aggregates import (
@@ -28,6 +31,7 @@ from db.queries.aggregates import (
 )
 from db.queries.rollups import RolledUp, rolled_up_parts, store_refresh
 from db.sessions import create_engine, create_sessionmaker
+from tests.conftest import make_settings
 from tests.db.test_aggregate_sql import Built, MeasureDef, PointDef, build
 
 TEAMS: dict[str, Sequence[str]] = {"ra": ["ra1", "ra2", "ra3"], "rb": ["rb1", "rb2"]}
@@ -227,6 +231,29 @@ async def test_goal_lines_versions_and_moved_teams_mark_their_series_changed(
         assert pending, change
         rolled = await _assert_matches(sessions, built, everything)
         assert rolled.refresh is not None
+
+
+async def _pending(sessions: async_sessionmaker[AsyncSession], built: Built) -> int:
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AggregateChange)
+            .where(AggregateChange.sponsor_id == built.sponsor_id)
+        )
+    return int(count or 0)
+
+
+async def test_maintenance_stores_the_series_nobody_read(
+    sessions: async_sessionmaker[AsyncSession], database_url: str
+) -> None:
+    built = await _program(sessions)
+    assert await _pending(sessions, built) == 2  # one per collaborative's series
+    app = create_app(make_settings(database_url))
+    async with LifespanManager(app):
+        assert await Maintenance(app.state.collabx).refresh_rollups() >= 2
+    assert await _pending(sessions, built) == 0
+    stored = await _assert_matches(sessions, built, AggregateFilter())
+    assert stored.refresh is None  # read from the cells the maintenance pass stored
 
 
 async def test_named_teams_read_the_data_points(
