@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 
 from api.state import AppState
 from db.availability import is_unavailable
@@ -22,8 +24,9 @@ logger = logging.getLogger("collabx.maintenance")
 
 ROLLUP_GROUPS_PER_PASS = 200
 """Changed (sponsor, stratum, measure) a refresh pass reads at a time."""
-ROLLUP_PASSES = 50
-"""Most refresh passes per run (the rest waits for the next interval)."""
+ROLLUP_SECONDS_PER_RUN = 5.0
+"""Time a run spends refreshing rollups before leaving the rest to the next interval (reads
+refresh what they need meanwhile)."""
 
 
 class Maintenance:
@@ -55,17 +58,25 @@ class Maintenance:
         await self.refresh_rollups()
         return removed
 
-    async def refresh_rollups(self) -> int:
-        """Recompute and store every series with pending changes; how many were stored. Each
-        group is read in a session of its own and stored in a short transaction of its own."""
+    async def refresh_rollups(
+        self, budget_seconds: float = ROLLUP_SECONDS_PER_RUN, sponsor_id: uuid.UUID | None = None
+    ) -> int:
+        """Recompute and store series with pending changes (of one sponsor when given) for
+        about ``budget_seconds``; how many were stored. Each group is read in a session of its
+        own and stored in a short transaction of its own."""
+        deadline = time.monotonic() + budget_seconds
         stored = 0
-        for _ in range(ROLLUP_PASSES):
+        while time.monotonic() < deadline:
             async with self._state.sessionmaker() as session:
-                groups = await pending_groups(session, limit=ROLLUP_GROUPS_PER_PASS)
+                groups = await pending_groups(
+                    session, limit=ROLLUP_GROUPS_PER_PASS, sponsor_id=sponsor_id
+                )
             if not groups:
                 break
             progress = 0
             for group in groups:
+                if time.monotonic() >= deadline:
+                    break
                 async with self._state.sessionmaker() as session:
                     refresh = await refresh_group(session, group)
                 if refresh is not None:
@@ -79,7 +90,10 @@ class Maintenance:
         return stored
 
     async def _loop(self) -> None:
+        # The first run one interval after start: a fleet restarting at once does not hit the
+        # database all at once, and a new process serves its first requests undisturbed.
         while True:
+            await asyncio.sleep(self._interval)
             try:
                 await self.run_once()
             except Exception as exc:  # the next interval retries; the process carries on
@@ -87,4 +101,3 @@ class Maintenance:
                     logger.warning("maintenance skipped: database unavailable")
                 else:
                     logger.exception("maintenance failed")
-            await asyncio.sleep(self._interval)

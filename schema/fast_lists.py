@@ -11,6 +11,13 @@ the error with its exact path. The output is the same; only the work per item is
 Text items are coerced once per distinct value and list type in an operation (a dashboard's
 12,600 periods are 18 distinct months, and ``Period`` checks each against a pattern): output
 coercion of a scalar is a function of the value alone.
+
+Lists of *objects* whose selected fields are all plain — strawberry's basic fields (an
+attribute read: no resolver, no permission class, no field extension, no arguments) of a leaf
+type, or ``__typename`` — are completed the same way, one loop building each item's dict (the
+typed series points of a dashboard, an aggregate's monthly points): graphql-core would run its
+whole field machinery for every field of every item. Anything else in the selection (a resolver,
+a permission, a nested object, ``@defer``) leaves the list to graphql-core.
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from graphql import GraphQLNonNull, GraphQLOutputType, GraphQLResolveInfo, is_leaf_type
+from graphql import (
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    is_leaf_type,
+)
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -29,8 +42,44 @@ MAX_REMEMBERED_TEXTS = 4_096
 """Distinct text items remembered per list type and operation."""
 
 
+STRAWBERRY_FIELD = "strawberry-definition"
+"""The key under which strawberry keeps its field definition in a GraphQLField's extensions."""
+BASIC_RESOLVER = "_get_basic_result"
+"""The name of the resolver strawberry gives a basic field (an attribute read, nothing else)."""
+
+_PlainField = tuple[str, Any, Any, bool]
+"""(response key, resolver or None for ``__typename``, output coercion, non-null)."""
+
+
 class _Unusual(Exception):
     """An item the fast loop leaves to graphql-core."""
+
+
+def _plain_field(
+    return_type: GraphQLObjectType, response_key: str, details: Any
+) -> _PlainField | None:
+    """How to complete one response key of an object by reading an attribute (None: not plain)."""
+    if any(detail.defer_usage is not None for detail in details):
+        return None
+    name = details[0].node.name.value
+    if name == "__typename":
+        return (response_key, None, None, True)
+    field = return_type.fields.get(name)
+    if field is None or field.args:
+        return None
+    resolve = field.resolve
+    definition = (field.extensions or {}).get(STRAWBERRY_FIELD)
+    if (
+        definition is None
+        or not definition.is_basic_field
+        or getattr(resolve, "__name__", "") != BASIC_RESOLVER
+    ):
+        return None
+    non_null = isinstance(field.type, GraphQLNonNull)
+    leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    if not is_leaf_type(leaf):
+        return None
+    return (response_key, resolve, leaf.coerce_output_value, non_null)
 
 
 class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -38,6 +87,7 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     _texts: dict[object, dict[str, Any]] | None = None
     _streams: bool | None = None
+    _plans: dict[tuple[GraphQLObjectType, int], tuple[Any, list[_PlainField] | None]] | None = None
 
     def _may_stream(self) -> bool:
         """Whether the schema has ``@stream`` at all (a document cannot use it otherwise)."""
@@ -93,6 +143,86 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 pass
             else:
                 return completed
+        if (
+            isinstance(leaf, GraphQLObjectType)
+            and isinstance(items, list | tuple)
+            and not self._has_middleware()
+            and (not self._may_stream() or self.get_stream_usage(field_details_list, path) is None)
+        ):
+            plan = self._plain_plan(leaf, field_details_list)
+            if plan is not None:
+                try:
+                    return self._complete_plain_objects(leaf, plan, info, items, non_null)
+                except Exception:  # noqa: S110 - graphql-core's path below reports it
+                    pass
         return super().complete_iterable_value(
             item_type, field_details_list, info, path, items, position_context
         )
+
+    def _has_middleware(self) -> bool:
+        """Whether field middleware wraps resolvers (strawberry's extensions with ``resolve``)."""
+        manager = self.middleware_manager
+        return manager is not None and bool(manager.middlewares)
+
+    def _plain_plan(
+        self, return_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> list[_PlainField] | None:
+        """The plain fields selected on ``return_type`` (None when any is not), once per
+        selection (keyed as graphql-core keys its own memo: type and selection identity)."""
+        if self._plans is None:
+            self._plans = {}
+        key = (return_type, id(field_details_list))
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached[1]
+        grouped, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+        plan: list[_PlainField] | None = None
+        if not new_defer_usages:
+            fields = [_plain_field(return_type, name, details) for name, details in grouped.items()]
+            plan = [field for field in fields if field is not None]
+            if len(plan) != len(fields):
+                plan = None
+        # Keep the selection alive with the plan, so that its id cannot be reused meanwhile.
+        self._plans[key] = (field_details_list, plan)
+        return plan
+
+    def _complete_plain_objects(
+        self,
+        return_type: GraphQLObjectType,
+        plan: list[_PlainField],
+        info: GraphQLResolveInfo[Any],
+        items: Iterable[Any],
+        non_null: bool,
+    ) -> list[Any]:
+        """Each item as the dict of its plain fields; raises on anything unusual."""
+        is_type_of = return_type.is_type_of
+        is_awaitable = self.is_awaitable
+        type_name = return_type.name
+        completed: list[Any] = []
+        for item in items:
+            if item is None:
+                if non_null:
+                    raise _Unusual
+                completed.append(None)
+                continue
+            if is_type_of is not None and is_type_of(item, info) is not True:
+                raise _Unusual
+            fields: dict[str, Any] = {}
+            for key, resolve, coerce, field_non_null in plan:
+                if resolve is None:
+                    fields[key] = type_name
+                    continue
+                value = resolve(item, info)
+                if value is None:
+                    if field_non_null:
+                        raise _Unusual
+                    fields[key] = None
+                    continue
+                if type(value) not in _PLAIN and is_awaitable(value):
+                    raise _Unusual
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise _Unusual
+                fields[key] = coerced
+            completed.append(fields)
+        return completed

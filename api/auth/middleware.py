@@ -41,7 +41,7 @@ from api.auth.tokens import (
 from api.demo import DEMO_CLIENT_IDS
 from api.state import AppState
 from db.enums import DEFAULT_SCOPES, ClientKind
-from db.queries.auth import get_client_by_client_id
+from db.queries.auth import token_client
 from db.queries.sponsors import get_sponsor_by_slug
 from schema.principal import Principal
 
@@ -220,9 +220,9 @@ async def _authenticate(state: AppState, token: str) -> Principal:
         if claims_preview == external.issuer and external.issuer != settings.issuer:
             return await _external_principal(state, token)
     claims = await _claims(state, token)
-    async with state.sessionmaker() as session:
-        client = await get_client_by_client_id(session, claims["client_id"])
-    if client is None or client.revoked_at is not None:
+    async with state.engine.connect() as connection:
+        client = await token_client(connection, claims["client_id"])
+    if client is None or client.revoked:
         raise InvalidToken("the client has been revoked")
     if client.client_id in DEMO_CLIENT_IDS and not settings.demo:
         raise InvalidToken("demo clients only work in demo mode")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from db.base import utcnow
 from db.enums import ClientKind
@@ -133,6 +133,55 @@ async def get_client_by_client_id(session: AsyncSession, client_id: str) -> Clie
     if row is None:
         return None
     return await _record(session, row[0], row[1])
+
+
+@dataclass(frozen=True)
+class TokenClient:
+    """What checking a bearer token needs of its client: the fields of a principal."""
+
+    client_id: str
+    kind: ClientKind
+    scopes: tuple[str, ...]
+    sponsor_id: uuid.UUID
+    sponsor_slug: str
+    team_ids: tuple[uuid.UUID, ...]
+    revoked: bool
+
+
+_TOKEN_CLIENT = (
+    select(
+        Client.client_id,
+        Client.kind,
+        Client.scopes,
+        Client.sponsor_id,
+        Sponsor.slug,
+        Client.revoked_at,
+        ClientTeam.team_id,
+    )
+    .join(Sponsor, Sponsor.id == Client.sponsor_id)
+    .outerjoin(ClientTeam, ClientTeam.client_id == Client.id)
+    .where(Client.client_id == bindparam("client_id"))
+    .order_by(ClientTeam.team_id)
+)
+""":func:`token_client`'s statement, built once: the client and its teams in one round trip."""
+
+
+async def token_client(connection: AsyncConnection, client_id: str) -> TokenClient | None:
+    """The client of a bearer token (revoked ones included, marked), or None — one statement
+    on a plain connection (every authenticated request runs it, so no ORM session)."""
+    rows = (await connection.execute(_TOKEN_CLIENT, {"client_id": client_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return TokenClient(
+        client_id=first.client_id,
+        kind=ClientKind(first.kind),
+        scopes=tuple(first.scopes.split()),
+        sponsor_id=first.sponsor_id,
+        sponsor_slug=first.slug,
+        team_ids=tuple(row.team_id for row in rows if row.team_id is not None),
+        revoked=first.revoked_at is not None,
+    )
 
 
 async def list_clients(

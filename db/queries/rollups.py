@@ -390,16 +390,17 @@ class PendingGroup:
     measure_ids: frozenset[uuid.UUID]
 
 
-async def pending_groups(session: AsyncSession, *, limit: int) -> list[PendingGroup]:
-    """Up to ``limit`` (sponsor, stratum, measure) with pending changes, grouped per sponsor and
-    stratum (what the maintenance refresh works through)."""
-    rows = (
-        await session.execute(
-            select(AggregateChange.sponsor_id, AggregateChange.stratum, AggregateChange.measure_id)
-            .distinct()
-            .limit(limit)
-        )
-    ).all()
+async def pending_groups(
+    session: AsyncSession, *, limit: int, sponsor_id: uuid.UUID | None = None
+) -> list[PendingGroup]:
+    """Up to ``limit`` (sponsor, stratum, measure) with pending changes (of one sponsor when
+    given), grouped per sponsor and stratum (what the maintenance refresh works through)."""
+    query = select(
+        AggregateChange.sponsor_id, AggregateChange.stratum, AggregateChange.measure_id
+    ).distinct()
+    if sponsor_id is not None:
+        query = query.where(AggregateChange.sponsor_id == sponsor_id)
+    rows = (await session.execute(query.limit(limit))).all()
     grouped: defaultdict[tuple[uuid.UUID, str], set[uuid.UUID]] = defaultdict(set)
     for sponsor_id, stratum, measure_id in rows:
         grouped[(sponsor_id, stratum)].add(measure_id)

@@ -1,5 +1,6 @@
-"""Lists of scalars completed in one loop answer exactly what graphql-core answers: the same
-data and the same errors at the same paths (schema/fast_lists.py, issue 7)."""
+"""Lists of scalars, and lists of objects of plain fields, completed in one loop answer exactly
+what graphql-core answers: the same data and the same errors at the same paths
+(schema/fast_lists.py, issue 7); a permission or a resolver in the selection is never skipped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.schema.config import StrawberryConfig
 
 from schema.fast_lists import FastListsExecutionContext
@@ -26,8 +28,51 @@ async def _later(value: int) -> int:
     return value
 
 
+class Never(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+@strawberry.type
+class Point:
+    period: Period
+    numerator: int | None
+    colour: Colour
+    label: str
+    secret: str = strawberry.field(default="hidden", permission_classes=[Never])
+
+    @strawberry.field
+    def doubled(self) -> int | None:
+        return None if self.numerator is None else self.numerator * 2
+
+
+POINTS = [
+    Point(period=Period("2024-01"), numerator=3, colour=Colour.RED, label="a"),
+    Point(period=Period("2024-02"), numerator=None, colour=Colour.BLUE, label="b"),
+]
+
+
 @strawberry.type
 class Query:
+    @strawberry.field
+    def points(self) -> list[Point]:
+        return POINTS
+
+    @strawberry.field
+    def maybe_points(self) -> list[Point | None]:
+        return [POINTS[0], None]
+
+    @strawberry.field
+    def bad_points(self) -> list[Point] | None:
+        bad = Point(period=Period("2024-13"), numerator=1, colour=Colour.RED, label="c")
+        return [POINTS[0], bad]
+
+    @strawberry.field
+    def null_points(self) -> list[Point] | None:
+        return [POINTS[0], None]  # type: ignore[list-item]
+
     @strawberry.field
     def ints(self) -> list[int]:
         return [1, 2, 3]
@@ -104,6 +149,75 @@ async def test_same_data_and_errors_as_graphql_core(field: str | None) -> None:
     fast = await _schema(True).execute(query)
     plain = await _schema(False).execute(query)
     assert _plain(fast) == _plain(plain)
+
+
+OBJECT_QUERIES = [
+    "{ points { period numerator colour label __typename } }",
+    "{ points { p: period n: numerator numerator } maybePoints { label } }",
+    "{ points { period doubled } }",
+    "{ points { label secret } }",
+    "{ badPoints { period label } nullPoints { label } }",
+    "query ($x: Boolean!) { points { period numerator @include(if: $x) label @skip(if: $x) } }",
+    "{ points { ... on Point { colour } label } }",
+]
+
+
+class CountingContext(FastListsExecutionContext):
+    """Counts the lists the object loop completed."""
+
+    completed = 0
+
+    def _complete_plain_objects(self, *args: Any, **kwargs: Any) -> list[Any]:
+        found = super()._complete_plain_objects(*args, **kwargs)
+        CountingContext.completed += 1
+        return found
+
+
+@pytest.mark.parametrize("query", OBJECT_QUERIES)
+async def test_lists_of_objects_answer_as_graphql_core(query: str) -> None:
+    variables = {"x": True} if "$x" in query else None
+    fast = await _schema(True).execute(query, variable_values=variables)
+    plain = await _schema(False).execute(query, variable_values=variables)
+    assert _plain(fast) == _plain(plain)
+
+
+async def test_the_object_loop_takes_plain_fields_and_leaves_the_rest() -> None:
+    schema = strawberry.Schema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=CountingContext,
+    )
+    CountingContext.completed = 0
+    result = await schema.execute("{ points { period numerator colour label __typename } }")
+    assert CountingContext.completed == 1
+    assert result.data == {
+        "points": [
+            {
+                "period": "2024-01",
+                "numerator": 3,
+                "colour": "RED",
+                "label": "a",
+                "__typename": "Point",
+            },
+            {
+                "period": "2024-02",
+                "numerator": None,
+                "colour": "BLUE",
+                "label": "b",
+                "__typename": "Point",
+            },
+        ]
+    }
+    CountingContext.completed = 0
+    denied = await schema.execute("{ points { label secret } }")
+    assert CountingContext.completed == 0  # a permission: graphql-core's path, which checks it
+    assert denied.data is None and [e.message for e in denied.errors or []] == ["not for you"]
+    resolved = await schema.execute("{ points { doubled } }")
+    assert CountingContext.completed == 0  # a resolver
+    assert resolved.data == {"points": [{"doubled": 6}, {"doubled": None}]}
+    bad = await schema.execute("{ badPoints { period } }")
+    assert bad.data == {"badPoints": None}
+    assert [e.path for e in bad.errors or []] == [["badPoints", 1, "period"]]
 
 
 async def test_what_the_fast_loop_answers() -> None:
