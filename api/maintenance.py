@@ -18,7 +18,7 @@ import uuid
 from api.state import AppState
 from db.availability import is_unavailable
 from db.ingest import delete_expired_idempotency_keys
-from db.queries.rollups import pending_groups, refresh_group, store_refresh
+from db.queries.rollups import PendingGroup, pending_groups, refresh_group, store_refresh
 
 logger = logging.getLogger("collabx.maintenance")
 
@@ -49,13 +49,14 @@ class Maintenance:
                 await self._task
             self._task = None
 
-    async def run_once(self) -> int:
+    async def run_once(self, *, rollups: bool = True) -> int:
         """Purge expired idempotency keys now; how many went. Then refresh changed rollups."""
         async with self._state.sessionmaker.begin() as session:
             removed = await delete_expired_idempotency_keys(session)
         if removed:
             logger.info("purged %d expired idempotency keys", removed)
-        await self.refresh_rollups()
+        if rollups:
+            await self.refresh_rollups()
         return removed
 
     async def refresh_rollups(
@@ -63,41 +64,57 @@ class Maintenance:
     ) -> int:
         """Recompute and store series with pending changes (of one sponsor when given) for
         about ``budget_seconds``; how many were stored. Each group is read in a session of its
-        own and stored in a short transaction of its own."""
+        own and stored in a short transaction of its own; a group that fails is logged and
+        skipped (the others still get their turn)."""
         deadline = time.monotonic() + budget_seconds
         stored = 0
+        failed: set[PendingGroup] = set()
         while time.monotonic() < deadline:
             async with self._state.sessionmaker() as session:
                 groups = await pending_groups(
                     session, limit=ROLLUP_GROUPS_PER_PASS, sponsor_id=sponsor_id
                 )
-            if not groups:
+            todo = [group for group in groups if group not in failed]
+            if not todo:
                 break
             progress = 0
-            for group in groups:
+            for group in todo:
                 if time.monotonic() >= deadline:
                     break
-                async with self._state.sessionmaker() as session:
-                    refresh = await refresh_group(session, group)
-                if refresh is not None:
-                    async with self._state.sessionmaker.begin() as session:
-                        progress += await store_refresh(session, refresh)
+                try:
+                    progress += await self._refresh(group)
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise
+                    failed.add(group)
+                    logger.exception("rollups of one sponsor's measures not refreshed")
             stored += progress
-            if not progress:  # only series racing with other refreshes remain: next time
+            if not progress:  # only failing or racing series remain: next time
                 break
         if stored:
             logger.info("refreshed %d aggregate series", stored)
         return stored
 
+    async def _refresh(self, group: PendingGroup) -> int:
+        async with self._state.sessionmaker() as session:
+            refresh = await refresh_group(session, group)
+        if refresh is None:
+            return 0
+        async with self._state.sessionmaker.begin() as session:
+            return await store_refresh(session, refresh)
+
     async def _loop(self) -> None:
-        # The first run one interval after start: a fleet restarting at once does not hit the
-        # database all at once, and a new process serves its first requests undisturbed.
+        # Keys are purged at start (a process restarted more often than the interval still
+        # purges); rollups from the first interval on, so a new process serves its first
+        # requests undisturbed and a fleet restarting at once does not recompute all at once.
+        rollups = False
         while True:
-            await asyncio.sleep(self._interval)
             try:
-                await self.run_once()
+                await self.run_once(rollups=rollups)
             except Exception as exc:  # the next interval retries; the process carries on
                 if is_unavailable(exc):
                     logger.warning("maintenance skipped: database unavailable")
                 else:
                     logger.exception("maintenance failed")
+            rollups = True
+            await asyncio.sleep(self._interval)

@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+"""How long an SQLite connection waits for another writer's lock."""
+
 
 def is_sqlite(url: str) -> bool:
     """True for an SQLite URL."""
@@ -34,7 +37,7 @@ def create_engine(url: str, *, pool_size: int = 16, echo: bool = False) -> Async
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.close()
 
         return engine

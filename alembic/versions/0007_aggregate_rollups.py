@@ -38,13 +38,18 @@ SERIES_OF_MEASURE = """
     JOIN teams t ON t.sponsor_id = dp.sponsor_id AND t.id = dp.team_id
     WHERE dp.sponsor_id = {row}.sponsor_id AND dp.measure_id = {row}.{measure}"""
 
-POSTGRES_UPGRADE = [
-    f"""CREATE FUNCTION aggregate_changes_from_points() RETURNS trigger LANGUAGE plpgsql AS $$
+
+def _postgres_points_function(name: str, points: str) -> str:
+    """A statement-level trigger function marking the series of the data points in ``points``
+    (a FROM item over the statement's transition tables)."""
+    return f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        tx bigint := pg_current_xact_id()::text::bigint;
     BEGIN
-        INSERT INTO aggregate_changes {CHANGE_COLUMNS}
-        SELECT k.sponsor_id, gen_random_uuid(), k.collaborative_id, k.measure_id, k.stratum
+        INSERT INTO aggregate_changes {CHANGE_COLUMNS[:-1]}, transaction_id)
+        SELECT k.sponsor_id, gen_random_uuid(), k.collaborative_id, k.measure_id, k.stratum, tx
         FROM (SELECT DISTINCT p.sponsor_id, t.collaborative_id, p.measure_id, p.stratum
-              FROM changed_points p
+              FROM {points}
               JOIN teams t ON t.sponsor_id = p.sponsor_id AND t.id = p.team_id) AS k
         -- One row per series and transaction (a transaction of many statements, executemany
         -- included): no reader sees the row before the transaction's last statement commits.
@@ -52,15 +57,25 @@ POSTGRES_UPGRADE = [
             SELECT 1 FROM aggregate_changes c
             WHERE c.sponsor_id = k.sponsor_id AND c.measure_id = k.measure_id
               AND c.collaborative_id = k.collaborative_id AND c.stratum = k.stratum
-              AND c.xmin = pg_current_xact_id()::xid);
+              AND c.transaction_id = tx);
         RETURN NULL;
-    END $$""",
+    END $$"""
+
+
+POSTGRES_UPGRADE = [
+    _postgres_points_function("aggregate_changes_from_points", "changed_points p"),
+    # An update marks the series before and after (a point's key does not change today).
+    _postgres_points_function(
+        "aggregate_changes_from_point_updates",
+        """(SELECT sponsor_id, team_id, measure_id, stratum FROM changed_points
+                    UNION SELECT sponsor_id, team_id, measure_id, stratum FROM old_points) p""",
+    ),
     """CREATE TRIGGER data_points_aggregate_insert AFTER INSERT ON data_points
        REFERENCING NEW TABLE AS changed_points
        FOR EACH STATEMENT EXECUTE FUNCTION aggregate_changes_from_points()""",
     """CREATE TRIGGER data_points_aggregate_update AFTER UPDATE ON data_points
-       REFERENCING NEW TABLE AS changed_points
-       FOR EACH STATEMENT EXECUTE FUNCTION aggregate_changes_from_points()""",
+       REFERENCING OLD TABLE AS old_points NEW TABLE AS changed_points
+       FOR EACH STATEMENT EXECUTE FUNCTION aggregate_changes_from_point_updates()""",
     """CREATE TRIGGER data_points_aggregate_delete AFTER DELETE ON data_points
        REFERENCING OLD TABLE AS changed_points
        FOR EACH STATEMENT EXECUTE FUNCTION aggregate_changes_from_points()""",
@@ -109,7 +124,9 @@ SQLITE_ID = "lower(hex(randomblob(16)))"
 """A random UUID as SQLAlchemy's ``Uuid`` stores it on SQLite (32 hex digits)."""
 
 
-def _sqlite_point_trigger(event: str, row: str) -> str:
+def _sqlite_point_trigger(
+    event: str, row: str, *, name: str | None = None, when: str | None = None
+) -> str:
     """SQLite runs the trigger per data point: it keeps one change row per series and gives it
     a new id on every write, so that a refresh that read the old id deletes nothing (writers
     on SQLite take turns, so the shared row costs no waiting)."""
@@ -118,7 +135,9 @@ def _sqlite_point_trigger(event: str, row: str) -> str:
               AND collaborative_id = (SELECT t.collaborative_id FROM teams t
                                       WHERE t.sponsor_id = {row}.sponsor_id
                                         AND t.id = {row}.team_id)"""
-    return f"""CREATE TRIGGER data_points_aggregate_{event.lower()} AFTER {event} ON data_points
+    name = name or f"data_points_aggregate_{event.lower()}"
+    condition = f" WHEN {when}" if when else ""
+    return f"""CREATE TRIGGER {name} AFTER {event} ON data_points{condition}
     BEGIN
         UPDATE aggregate_changes SET id = {SQLITE_ID} WHERE {series};
         INSERT INTO aggregate_changes {CHANGE_COLUMNS}
@@ -141,6 +160,14 @@ SQLITE_UPGRADE = [
     _sqlite_point_trigger("INSERT", "NEW"),
     _sqlite_point_trigger("UPDATE", "NEW"),
     _sqlite_point_trigger("DELETE", "OLD"),
+    # An update that moves a point to another key marks the series it left too.
+    _sqlite_point_trigger(
+        "UPDATE",
+        "OLD",
+        name="data_points_aggregate_update_old",
+        when="OLD.team_id IS NOT NEW.team_id OR OLD.measure_id IS NOT NEW.measure_id"
+        " OR OLD.stratum IS NOT NEW.stratum",
+    ),
     _sqlite_measure_trigger(
         "collaborative_measures_aggregate_insert",
         "INSERT ON collaborative_measures",
@@ -191,6 +218,7 @@ POSTGRES_TRIGGERS = [
 ]
 POSTGRES_FUNCTIONS = [
     "aggregate_changes_from_points",
+    "aggregate_changes_from_point_updates",
     "aggregate_changes_from_measure",
     "aggregate_changes_from_team",
 ]
@@ -198,6 +226,7 @@ SQLITE_TRIGGERS = [
     "data_points_aggregate_insert",
     "data_points_aggregate_update",
     "data_points_aggregate_delete",
+    "data_points_aggregate_update_old",
     "collaborative_measures_aggregate_insert",
     "collaborative_measures_aggregate_update",
     "collaborative_measures_aggregate_delete",
@@ -213,6 +242,7 @@ def upgrade() -> None:
         sa.Column("collaborative_id", sa.Uuid(), nullable=False),
         sa.Column("measure_id", sa.Uuid(), nullable=False),
         sa.Column("stratum", sa.String(length=64), nullable=False),
+        sa.Column("transaction_id", sa.BigInteger(), nullable=True),
         sa.Column("sponsor_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -91,3 +91,6 @@ class AggregateChange(TenantMixin, Base):
     collaborative_id: Mapped[uuid.UUID]
     measure_id: Mapped[uuid.UUID]
     stratum: Mapped[str] = mapped_column(String(STRATUM_LENGTH))
+    transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    """PostgreSQL's 64-bit id of the writing transaction (one row per series and transaction;
+    unlike ``xmin`` it never wraps around); NULL on SQLite and for administrative changes."""

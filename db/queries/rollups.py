@@ -6,8 +6,9 @@ with pending ``aggregate_changes`` (appended by triggers on every write to its i
 migration 0007) is recomputed from the data points by the same statements
 (:func:`~db.queries.aggregates.aggregate_parts`, :func:`~db.queries.aggregates.
 cell_median_team_values`), and the caller stores the result afterwards in its own short write
-transaction (:func:`store_refresh`), so reads never hold write locks and the answer never waits
-for the store.
+transaction (:func:`store_refresh`), so reads never hold write locks; the store waits at most
+:data:`STORE_LOCK_WAIT_MS` for another writer (:func:`waiting_briefly`) and otherwise leaves the
+series to the next read or the maintenance pass.
 
 Why the stored cells can be trusted:
 
@@ -17,19 +18,24 @@ Why the stored cells can be trusted:
   computation (an optimistic guard): of two refreshes racing, the one that read older data can
   never overwrite the newer one.
 
+What the triggers rely on: a data point's team exists when the point is written or deleted
+(data points restrict their team's deletion), and measure versions are inserted before points
+name them and never deleted on their own (a new version changes no stored point's value).
+
 Aggregates of named teams (``team_codes``) read the data points: a team subset is no stored
 series.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +46,7 @@ from db.queries.aggregates import (
     aggregate_parts,
     cell_median_team_values,
 )
+from db.sessions import SQLITE_BUSY_TIMEOUT_MS
 
 SeriesKey = tuple[uuid.UUID, uuid.UUID]
 """(collaborative id, measure id) of a series (the sponsor and stratum are the read's own)."""
@@ -47,6 +54,9 @@ SeriesKey = tuple[uuid.UUID, uuid.UUID]
 CellMedians = dict[tuple[uuid.UUID, str, uuid.UUID], float]
 """Median team value per (measure, period, collaborative)."""
 
+STORE_LOCK_WAIT_MS = 250
+"""How long storing a read's refresh waits for a lock (another writer's) before giving up: the
+answer is computed already, and the next read or the maintenance pass stores it."""
 DELETE_CHUNK = 500
 """Change ids per DELETE (SQLite appends one change row per data point a batch writes)."""
 
@@ -295,6 +305,25 @@ async def _recompute(
         )
         for key, change_ids in sorted(changes.items(), key=lambda item: str(item[0]))
     ]
+
+
+@contextlib.asynccontextmanager
+async def waiting_briefly(
+    session: AsyncSession, milliseconds: int = STORE_LOCK_WAIT_MS
+) -> AsyncIterator[None]:
+    """Inside a transaction: wait at most ``milliseconds`` for any lock (PostgreSQL
+    ``lock_timeout`` for this transaction; SQLite's busy timeout, a setting of the connection,
+    put back on the way out)."""
+    connection = await session.connection()
+    if session.get_bind().dialect.name != "sqlite":
+        await connection.execute(text(f"SET LOCAL lock_timeout = '{int(milliseconds)}ms'"))
+        yield
+        return
+    await connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(milliseconds)}")
+    try:
+        yield
+    finally:
+        await connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 async def store_refresh(session: AsyncSession, refresh: Refresh) -> int:

@@ -36,7 +36,7 @@ from db.queries.aggregates import (
     team_values,
 )
 from db.queries.measures import VersionedMeasure
-from db.queries.rollups import Refresh, rolled_up_parts, store_refresh
+from db.queries.rollups import Refresh, rolled_up_parts, store_refresh, waiting_briefly
 from db.queries.sharing import EquivalenceBasis, Grant, equivalent_measure
 from schema.aggregates.access import aggregate_access
 from schema.context import Info
@@ -195,13 +195,14 @@ async def pooled_data(
 
 
 async def store_refreshes(info: Info, refreshes: Sequence[Refresh]) -> None:
-    """Store the rollups a read recomputed, in a write transaction of their own. A failure is
-    logged, not raised: the answer is already computed, and the series stays marked changed,
-    so the next read recomputes it."""
+    """Store the rollups a read recomputed, in a write transaction of their own that waits at
+    most a quarter second for another writer's locks. A failure is logged, not raised: the
+    answer is already computed, and the series stays marked changed, so the next read (or the
+    maintenance pass) recomputes it."""
     if not refreshes:
         return
     try:
-        async with info.context.db.begin() as session:
+        async with info.context.db.begin() as session, waiting_briefly(session):
             for refresh in refreshes:
                 await store_refresh(session, refresh)
     except SQLAlchemyError:
