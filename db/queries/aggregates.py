@@ -135,10 +135,11 @@ def _shape(filter: AggregateFilter) -> _Shape:
     )
 
 
-def _parameters(
+def filter_parameters(
     sponsor_id: uuid.UUID, measure_ids: Collection[uuid.UUID], filter: AggregateFilter
 ) -> dict[str, Any]:
-    """The bound values of a statement built by :func:`_points` for ``_shape(filter)``."""
+    """The bound values of a statement built by :func:`_points` for ``_shape(filter)`` (the
+    rollups' statements bind the same names)."""
     parameters: dict[str, Any] = {
         "sponsor_id": sponsor_id,
         "measure_ids": list(measure_ids),
@@ -157,7 +158,9 @@ def _parameters(
     return parameters
 
 
-async def _rows(session: AsyncSession, query: Select[Any], parameters: dict[str, Any]) -> list[Any]:
+async def statement_rows(
+    session: AsyncSession, query: Select[Any], parameters: dict[str, Any]
+) -> list[Any]:
     """The rows of a Core statement, run on the session's connection (no ORM layer: these
     statements select columns, never entities)."""
     connection = await session.connection()
@@ -274,7 +277,7 @@ def _meets(points: Any) -> ColumnElement[Any]:
     )
 
 
-def _empty(measure_ids: Collection[uuid.UUID], filter: AggregateFilter) -> bool:
+def matches_nothing(measure_ids: Collection[uuid.UUID], filter: AggregateFilter) -> bool:
     """True when the filter can match nothing (no statement needs to run)."""
     return (
         not measure_ids
@@ -296,11 +299,11 @@ async def aggregate_parts(
     One statement; rows ordered by measure, period and collaborative. Periods without any data
     point are absent.
     """
-    if _empty(measure_ids, filter):
+    if matches_nothing(measure_ids, filter):
         return []
     dialect = session.get_bind().dialect.name
     query = _statement("parts", dialect, filter, _parts_statement)
-    parameters = _parameters(sponsor_id, measure_ids, filter)
+    parameters = filter_parameters(sponsor_id, measure_ids, filter)
     return [
         PartTotals(
             measure_id=measure_id,
@@ -323,7 +326,7 @@ async def aggregate_parts(
             value_sum,
             teams_with_goal,
             teams_meeting_goal,
-        ) in await _rows(session, query, parameters)
+        ) in await statement_rows(session, query, parameters)
     ]
 
 
@@ -359,14 +362,14 @@ async def median_team_values(
     One statement: ``percentile_cont`` on PostgreSQL, a window-function query on SQLite (see the
     module docstring); one row per (measure, period) that has a value.
     """
-    if _empty(measure_ids, filter):
+    if matches_nothing(measure_ids, filter):
         return {}
     dialect = session.get_bind().dialect.name
     query = _statement("medians", dialect, filter, _medians_statement)
-    parameters = _parameters(sponsor_id, measure_ids, filter)
+    parameters = filter_parameters(sponsor_id, measure_ids, filter)
     return {
         (measure_id, period): float(median)
-        for measure_id, period, median in await _rows(session, query, parameters)
+        for measure_id, period, median in await statement_rows(session, query, parameters)
     }
 
 
@@ -379,14 +382,16 @@ async def cell_median_team_values(
 ) -> dict[tuple[uuid.UUID, str, uuid.UUID], float]:
     """The median team value per (measure, period, collaborative): the median of each part of
     :func:`aggregate_parts` (the stored cells of :mod:`db.queries.rollups`)."""
-    if _empty(measure_ids, filter):
+    if matches_nothing(measure_ids, filter):
         return {}
     dialect = session.get_bind().dialect.name
     query = _statement("cell_medians", dialect, filter, _cell_medians_statement)
-    parameters = _parameters(sponsor_id, measure_ids, filter)
+    parameters = filter_parameters(sponsor_id, measure_ids, filter)
     return {
         (measure_id, period, collaborative_id): float(median)
-        for measure_id, period, collaborative_id, median in await _rows(session, query, parameters)
+        for measure_id, period, collaborative_id, median in await statement_rows(
+            session, query, parameters
+        )
     }
 
 
@@ -443,11 +448,11 @@ async def team_values(
 ) -> list[TeamValue]:
     """Every team's value per measure and period, ordered by collaborative, measure, team and
     period: one statement for a whole batch (the scorecard's per-team run charts)."""
-    if _empty(measure_ids, filter):
+    if matches_nothing(measure_ids, filter):
         return []
     dialect = session.get_bind().dialect.name
     query = _statement("team_values", dialect, filter, _team_values_statement)
-    parameters = _parameters(sponsor_id, measure_ids, filter)
+    parameters = filter_parameters(sponsor_id, measure_ids, filter)
     return [
         TeamValue(
             collaborative_id=row.collaborative_id,
@@ -456,7 +461,7 @@ async def team_values(
             period=row.period,
             value=None if row.value is None else float(row.value),
         )
-        for row in await _rows(session, query, parameters)
+        for row in await statement_rows(session, query, parameters)
     ]
 
 
@@ -494,7 +499,7 @@ async def collaborative_goal(
 ) -> tuple[bool, float | None]:
     """Whether the measure is in the collaborative's set, and its goal line (displayed unit)."""
     parameters = {"sponsor_id": sponsor_id, "measure_id": measure_id, "code": collaborative_code}
-    found = await _rows(session, _GOAL, parameters)
+    found = await statement_rows(session, _GOAL, parameters)
     row = found[0] if found else None
     if row is None:
         return False, None

@@ -45,6 +45,9 @@ from db.queries.aggregates import (
     PartTotals,
     aggregate_parts,
     cell_median_team_values,
+    filter_parameters,
+    matches_nothing,
+    statement_rows,
 )
 from db.sessions import SQLITE_BUSY_TIMEOUT_MS
 
@@ -105,25 +108,6 @@ def _shape(filter: AggregateFilter) -> _Shape:
         filter.collaborative_ids is not None,
         filter.collaborative_codes is not None,
     )
-
-
-def _parameters(
-    sponsor_id: uuid.UUID, measure_ids: Collection[uuid.UUID], filter: AggregateFilter
-) -> dict[str, Any]:
-    parameters: dict[str, Any] = {
-        "sponsor_id": sponsor_id,
-        "measure_ids": list(measure_ids),
-        "stratum": filter.stratum,
-    }
-    if filter.from_period is not None:
-        parameters["from_period"] = filter.from_period
-    if filter.to_period is not None:
-        parameters["to_period"] = filter.to_period
-    if filter.collaborative_ids is not None:
-        parameters["collaborative_ids"] = list(filter.collaborative_ids)
-    if filter.collaborative_codes is not None:
-        parameters["collaborative_codes"] = sorted(filter.collaborative_codes)
-    return parameters
 
 
 def _scoped(query: Any, table: Any, shape: _Shape) -> Select[Any]:
@@ -199,11 +183,6 @@ def _statement(kind: str, filter: AggregateFilter) -> Select[Any]:
     return found
 
 
-async def _rows(session: AsyncSession, query: Select[Any], parameters: dict[str, Any]) -> list[Any]:
-    connection = await session.connection()
-    return list((await connection.execute(query, parameters)).all())
-
-
 def _within(period: str, filter: AggregateFilter) -> bool:
     return (filter.from_period is None or period >= filter.from_period) and (
         filter.to_period is None or period <= filter.to_period
@@ -225,23 +204,19 @@ async def rolled_up_parts(
     """
     if filter.team_codes is not None:
         return None
-    if (
-        not measure_ids
-        or filter.collaborative_codes == frozenset()
-        or filter.collaborative_ids == frozenset()
-    ):
+    if matches_nothing(measure_ids, filter):
         return RolledUp([], {}, None)
-    parameters = _parameters(sponsor_id, measure_ids, filter)
+    parameters = filter_parameters(sponsor_id, measure_ids, filter)
     # Changes first: a change committed after this read is left for the next refresh.
     changes: defaultdict[SeriesKey, list[uuid.UUID]] = defaultdict(list)
-    for change_id, collaborative_id, measure_id in await _rows(
+    for change_id, collaborative_id, measure_id in await statement_rows(
         session, _statement("pending", filter), parameters
     ):
         changes[(collaborative_id, measure_id)].append(change_id)
     generations: dict[SeriesKey, int] = {}
     parts: list[PartTotals] = []
     medians: CellMedians = {}
-    for row in await _rows(session, _statement("stored", filter), parameters):
+    for row in await statement_rows(session, _statement("stored", filter), parameters):
         key = (row.collaborative_id, row.measure_id)
         generations[key] = row.generation
         if key in changes or row.period is None:

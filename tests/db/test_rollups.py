@@ -10,7 +10,7 @@ never hides that write; of two racing refreshes the older one is never stored.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -33,21 +33,11 @@ from db.queries.aggregates import (
     cell_median_team_values,
 )
 from db.queries.rollups import RolledUp, rolled_up_parts, store_refresh, waiting_briefly
-from db.sessions import create_engine, create_sessionmaker
 from tests.conftest import make_settings
 from tests.db.test_aggregate_sql import Built, MeasureDef, PointDef, build
 
 TEAMS: dict[str, Sequence[str]] = {"ra": ["ra1", "ra2", "ra3"], "rb": ["rb1", "rb2"]}
 PERIODS = ["2024-01", "2024-02", "2024-03"]
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url, pool_size=4)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _program(sessions: async_sessionmaker[AsyncSession]) -> Built:
@@ -159,6 +149,16 @@ async def _write_point(
     await session.flush()
 
 
+async def _pending(sessions: async_sessionmaker[AsyncSession], built: Built) -> int:
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AggregateChange)
+            .where(AggregateChange.sponsor_id == built.sponsor_id)
+        )
+    return int(count or 0)
+
+
 async def test_a_stored_series_is_read_without_recomputing_until_a_point_changes(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -237,24 +237,9 @@ async def test_goal_lines_versions_and_moved_teams_mark_their_series_changed(
     for change in changes:
         async with sessions.begin() as session:
             await session.execute(change)
-            pending = await session.scalar(
-                select(func.count())
-                .select_from(AggregateChange)
-                .where(AggregateChange.sponsor_id == built.sponsor_id)
-            )
-        assert pending, change
+        assert await _pending(sessions, built), change
         rolled = await _assert_matches(sessions, built, everything)
         assert rolled.refresh is not None
-
-
-async def _pending(sessions: async_sessionmaker[AsyncSession], built: Built) -> int:
-    async with sessions() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(AggregateChange)
-            .where(AggregateChange.sponsor_id == built.sponsor_id)
-        )
-    return int(count or 0)
 
 
 async def test_maintenance_stores_the_series_nobody_read(
