@@ -32,7 +32,7 @@ from api.ratelimit import RateLimiter, rate_limited_token_endpoint
 from api.settings import Settings
 from api.state import AppState
 from db.availability import is_unavailable
-from db.sessions import create_engine, create_sessionmaker
+from db.sessions import create_engine, create_sessionmaker, read_only
 
 logger = logging.getLogger("collabx.app")
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessionmaker = create_sessionmaker(engine)
+        read_engine = read_only(engine)
         keys = KeyStore(
             sessionmaker, alg=settings.signing_alg, token_ttl=settings.token_ttl_seconds
         )
@@ -58,6 +59,8 @@ def create_app(settings: Settings) -> Starlette:
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
+            read_engine=read_engine,
+            read_sessionmaker=create_sessionmaker(read_engine),
             keys=keys,
             external_keys=external,
             metrics=metrics,

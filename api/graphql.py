@@ -499,7 +499,10 @@ class CollabXGraphQL(GraphQL[Context, None]):
             response=response if isinstance(response, Response) else None,
             principal=principal,
             db=self._state.sessionmaker,
-            loaders=Loaders(self._state.sessionmaker, principal.sponsor_id if principal else None),
+            read_db=self._state.read_sessionmaker,
+            loaders=Loaders(
+                self._state.read_sessionmaker, principal.sponsor_id if principal else None
+            ),
             limits=self._limits,
             request_id=request_id or connection_id(),
             ingest_observer=self._state.metrics,

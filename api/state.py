@@ -25,6 +25,10 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    read_engine: AsyncEngine
+    """The engine for reads only (``db.sessions.read_only``)."""
+    read_sessionmaker: async_sessionmaker[AsyncSession]
+    """Sessions that only read (autocommit on PostgreSQL: never write through them)."""
     keys: KeyStore
     external_keys: ExternalKeys | None
     metrics: Metrics | None = None

@@ -224,7 +224,7 @@ class CollabXTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.context = dataclasses.replace(
             self.context,
             principal=principal,
-            loaders=Loaders(self.state.sessionmaker, principal.sponsor_id),
+            loaders=Loaders(self.state.read_sessionmaker, principal.sponsor_id),
         )
         expires = _expires_at(token)
         if expires is not None:

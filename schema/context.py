@@ -54,6 +54,9 @@ class Context:
     response: Response | None
     principal: Principal | None
     db: async_sessionmaker[AsyncSession]
+    read_db: async_sessionmaker[AsyncSession]
+    """Sessions for units of work that only read (autocommit on PostgreSQL: one round trip
+    less at each end). Anything that writes, or reads in order to write, uses ``db``."""
     loaders: Loaders
     limits: Limits
     request_id: str

@@ -31,6 +31,7 @@ over a million. The default limit, 50,000, admits the dashboard query of
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ def _relabelled(rule: type[ASTValidationRule], make_error: Any) -> type[Validati
     return Relabelled
 
 
+@functools.cache  # built once per limit: every operation adds these rules
 def depth_rule(max_depth: int) -> type[ValidationRule]:
     """strawberry's QueryDepthLimiter, answering QUERY_TOO_COMPLEX."""
     inner = QueryDepthLimiter(max_depth=max_depth).validation_rules[0]
@@ -139,6 +141,7 @@ def depth_rule(max_depth: int) -> type[ValidationRule]:
 _ALIASES_FOUND = re.compile(r"^(\d+) aliases found")
 
 
+@functools.cache  # built once per limit: every operation adds these rules
 def aliases_rule(max_aliases: int) -> type[ValidationRule]:
     """strawberry's MaxAliasesLimiter, answering QUERY_TOO_COMPLEX."""
     inner = MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules[0]
@@ -162,6 +165,7 @@ class _DirectiveCounter(Visitor):
         self.count += 1
 
 
+@functools.cache  # built once per limit: every operation adds these rules
 def directives_rule(max_directives: int) -> type[ValidationRule]:
     """At most ``max_directives`` directive uses in the whole document."""
 

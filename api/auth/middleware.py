@@ -220,7 +220,7 @@ async def _authenticate(state: AppState, token: str) -> Principal:
         if claims_preview == external.issuer and external.issuer != settings.issuer:
             return await _external_principal(state, token)
     claims = await _claims(state, token)
-    async with state.engine.connect() as connection:
+    async with state.read_engine.connect() as connection:
         client = await token_client(connection, claims["client_id"])
     if client is None or client.revoked:
         raise InvalidToken("the client has been revoked")

@@ -124,7 +124,7 @@ class AggregateQueries:
         participants = sponsors if sponsors is not None else frozenset({owner_slug})
         own_teams = await _own_team_ids(info, principal, teams)
         single = next(iter(collaboratives)) if collaboratives and len(collaboratives) == 1 else None
-        async with info.context.db() as session:
+        async with info.context.read_db() as session:
             by_slug = await _sponsors(session, principal, participants | {owner_slug})
             owner = by_slug.get(owner_slug)
             found = None if owner is None else await get_measure_by_code(session, owner.id, measure)
