@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(default=10_000, ge=1)
     graceful_shutdown_seconds: int = Field(default=10, ge=0)
     # `collabx serve` freezes start-up objects out of the GC and raises the gen-0 threshold
-    # (api/cli.py _tune_gc): big dashboard responses otherwise spend ~40 % of CPU in the GC.
+    # (api/cli.py _tune_gc): big dashboard responses otherwise spend ~40 % of CPU in the GC;
+    # full collections stay frequent, so the cycles of dropped responses do not pile up.
     gc_tuning: bool = True
     # uvicorn worker processes of `collabx serve` (each with its own pool, caches and, without
     # Redis, its own rate-limit buckets); 1 = one process, no supervisor.
