@@ -14,15 +14,17 @@ coercion of a scalar is a function of the value alone.
 
 Lists of *objects* whose selected fields are all plain — strawberry's basic fields (an
 attribute read: no resolver, no permission class, no field extension, no arguments) of a leaf
-type, or ``__typename`` — are completed the same way, one loop building each item's dict (the
-typed series points of a dashboard, an aggregate's monthly points): graphql-core would run its
-whole field machinery for every field of every item. Anything else in the selection (a resolver,
-a permission, a nested object, ``@defer``) leaves the list to graphql-core.
+type or of an object type whose own selection is plain in turn, or ``__typename`` — are
+completed the same way, one loop building each item's dict (the typed series points of a
+dashboard, an aggregate's monthly points, a page of the delta export with each point's team and
+measure): graphql-core would run its whole field machinery for every field of every item.
+Anything else in the selection (a resolver, a permission, an abstract type, a list inside an
+item, ``@defer``) leaves the list to graphql-core.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from graphql import (
@@ -47,8 +49,11 @@ STRAWBERRY_FIELD = "strawberry-definition"
 BASIC_RESOLVER = "_get_basic_result"
 """The name of the resolver strawberry gives a basic field (an attribute read, nothing else)."""
 
-_PlainField = tuple[str, Any, Any, bool]
-"""(response key, resolver or None for ``__typename``, output coercion, non-null)."""
+_Nested = tuple[GraphQLObjectType, list["_PlainField"]]
+"""An object-typed plain field's type and the plain fields selected on it."""
+_PlainField = tuple[str, Any, Any, bool, _Nested | None]
+"""(response key, resolver or None for ``__typename``, output coercion (leaves), non-null,
+the nested type and selection (objects) or None)."""
 
 
 class _Unusual(Exception):
@@ -56,14 +61,18 @@ class _Unusual(Exception):
 
 
 def _plain_field(
-    return_type: GraphQLObjectType, response_key: str, details: Any
+    return_type: GraphQLObjectType,
+    response_key: str,
+    details: Any,
+    nested_plan: Callable[[GraphQLObjectType, Any], list[_PlainField] | None],
 ) -> _PlainField | None:
-    """How to complete one response key of an object by reading an attribute (None: not plain)."""
+    """How to complete one response key of an object by reading an attribute (None: not plain);
+    ``nested_plan`` gives the plan of an object-typed field's own selection."""
     if any(detail.defer_usage is not None for detail in details):
         return None
     name = details[0].node.name.value
     if name == "__typename":
-        return (response_key, None, None, True)
+        return (response_key, None, None, True, None)
     field = return_type.fields.get(name)
     if field is None or field.args:
         return None
@@ -76,10 +85,14 @@ def _plain_field(
     ):
         return None
     non_null = isinstance(field.type, GraphQLNonNull)
-    leaf = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    if not is_leaf_type(leaf):
-        return None
-    return (response_key, resolve, leaf.coerce_output_value, non_null)
+    inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    if is_leaf_type(inner):
+        return (response_key, resolve, inner.coerce_output_value, non_null, None)
+    if isinstance(inner, GraphQLObjectType):
+        plan = nested_plan(inner, details)
+        if plan is not None:
+            return (response_key, resolve, None, non_null, (inner, plan))
+    return None
 
 
 class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -178,7 +191,10 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
         plan: list[_PlainField] | None = None
         if not new_defer_usages:
-            fields = [_plain_field(return_type, name, details) for name, details in grouped.items()]
+            fields = [
+                _plain_field(return_type, name, details, self._plain_plan)
+                for name, details in grouped.items()
+            ]
             plan = [field for field in fields if field is not None]
             if len(plan) != len(fields):
                 plan = None
@@ -195,9 +211,6 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         non_null: bool,
     ) -> list[Any]:
         """Each item as the dict of its plain fields; raises on anything unusual."""
-        is_type_of = return_type.is_type_of
-        is_awaitable = self.is_awaitable
-        type_name = return_type.name
         completed: list[Any] = []
         for item in items:
             if item is None:
@@ -205,24 +218,39 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     raise _Unusual
                 completed.append(None)
                 continue
-            if is_type_of is not None and is_type_of(item, info) is not True:
-                raise _Unusual
-            fields: dict[str, Any] = {}
-            for key, resolve, coerce, field_non_null in plan:
-                if resolve is None:
-                    fields[key] = type_name
-                    continue
-                value = resolve(item, info)
-                if value is None:
-                    if field_non_null:
-                        raise _Unusual
-                    fields[key] = None
-                    continue
-                if type(value) not in _PLAIN and is_awaitable(value):
-                    raise _Unusual
-                coerced = coerce(value)
-                if coerced is None or coerced is Undefined:
-                    raise _Unusual
-                fields[key] = coerced
-            completed.append(fields)
+            completed.append(self._plain_object(return_type, plan, info, item))
         return completed
+
+    def _plain_object(
+        self,
+        return_type: GraphQLObjectType,
+        plan: list[_PlainField],
+        info: GraphQLResolveInfo[Any],
+        item: Any,
+    ) -> dict[str, Any]:
+        """One object (not null) as the dict of its plain fields; raises on anything unusual."""
+        is_type_of = return_type.is_type_of
+        if is_type_of is not None and is_type_of(item, info) is not True:
+            raise _Unusual
+        is_awaitable = self.is_awaitable
+        fields: dict[str, Any] = {}
+        for key, resolve, coerce, field_non_null, nested in plan:
+            if resolve is None:
+                fields[key] = return_type.name
+                continue
+            value = resolve(item, info)
+            if value is None:
+                if field_non_null:
+                    raise _Unusual
+                fields[key] = None
+                continue
+            if type(value) not in _PLAIN and is_awaitable(value):
+                raise _Unusual
+            if nested is not None:
+                fields[key] = self._plain_object(nested[0], nested[1], info, value)
+                continue
+            coerced = coerce(value)
+            if coerced is None or coerced is Undefined:
+                raise _Unusual
+            fields[key] = coerced
+        return fields

@@ -19,7 +19,7 @@ from schema.catalog.types import Resource
 from schema.collaboratives.types import Collaborative
 from schema.content_nodes import CONTENT_NODE_SCOPE, CONTENT_NODES
 from schema.context import Info
-from schema.data.types import DataPoint
+from schema.data.types import exported_data_points
 from schema.errors import forbidden, invalid_argument
 from schema.ids import InvalidId, decode_global_id
 from schema.measures.types import Measure, MeasureDefinition
@@ -90,7 +90,7 @@ async def _data_point(info: Info, row_id: uuid.UUID) -> Node | None:
     point = await info.context.loaders.data_point_by_id.load(row_id)
     if point is None or (principal.is_team_bound and point.team_id not in principal.team_ids):
         return None
-    return DataPoint.from_exported(point)
+    return (await exported_data_points(info, [point]))[0]
 
 
 NODE_KINDS: dict[str, _NodeKind] = {

@@ -14,8 +14,9 @@ from strawberry.permission import BasePermission
 
 from db.queries.data import DataPointFilter as DataPointFilterQuery
 from db.queries.data import get_receipt, list_data_points
+from db.queries.paging import Page
 from schema.context import Info
-from schema.data.types import DataPoint, MeasureDataReceipt
+from schema.data.types import DataPoint, MeasureDataReceipt, exported_data_points
 from schema.errors import invalid_argument
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import HasScope, require_principal
@@ -136,7 +137,7 @@ class DataQueries:
             updated_since=_since(given.updated_since),
             team_ids=principal.team_ids if principal.is_team_bound else None,
         )
-        async with info.context.db() as session:
+        async with info.context.read_db() as session:
             page = await list_data_points(
                 session,
                 principal.sponsor_id,
@@ -145,9 +146,15 @@ class DataQueries:
                 after=keyset,
                 count=wants_total_count(info),
             )
+        projected = Page(
+            rows=await exported_data_points(info, page.rows),
+            keysets=page.keysets,
+            has_next=page.has_next,
+            total=page.total,
+        )
         return to_connection(
-            page,
+            projected,
             order=DATA_POINTS_ORDER,
-            project=DataPoint.from_exported,
+            project=lambda point: point,
             after=keyset is not None,
         )

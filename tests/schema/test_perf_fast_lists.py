@@ -55,6 +55,21 @@ POINTS = [
 
 
 @strawberry.type
+class Reading:
+    """An item with nested objects as plain fields (a page of the export: point, team, measure)."""
+
+    label: str
+    point: Point
+    spare: Point | None
+
+
+READINGS = [
+    Reading(label="r1", point=POINTS[0], spare=POINTS[1]),
+    Reading(label="r2", point=POINTS[1], spare=None),
+]
+
+
+@strawberry.type
 class Query:
     @strawberry.field
     def points(self) -> list[Point]:
@@ -72,6 +87,19 @@ class Query:
     @strawberry.field
     def null_points(self) -> list[Point] | None:
         return [POINTS[0], None]  # type: ignore[list-item]
+
+    @strawberry.field
+    def readings(self) -> list[Reading]:
+        return READINGS
+
+    @strawberry.field
+    def bad_readings(self) -> list[Reading] | None:
+        bad = Point(period=Period("2024-13"), numerator=1, colour=Colour.RED, label="c")
+        return [READINGS[0], Reading(label="r3", point=bad, spare=bad)]
+
+    @strawberry.field
+    def broken_readings(self) -> list[Reading] | None:
+        return [Reading(label="r4", point=None, spare=None)]  # type: ignore[arg-type]
 
     @strawberry.field
     def ints(self) -> list[int]:
@@ -159,6 +187,12 @@ OBJECT_QUERIES = [
     "{ badPoints { period label } nullPoints { label } }",
     "query ($x: Boolean!) { points { period numerator @include(if: $x) label @skip(if: $x) } }",
     "{ points { ... on Point { colour } label } }",
+    "{ readings { label point { period colour } spare { label numerator __typename } } }",
+    "{ readings { point { period doubled } } }",
+    "{ readings { point { label secret } } }",
+    "{ badReadings { label point { period } spare { label } } }",
+    "{ badReadings { spare { period } } brokenReadings { label point { label } } }",
+    "{ readings { point { label } ... on Reading { point { period } } } }",
 ]
 
 
@@ -218,6 +252,33 @@ async def test_the_object_loop_takes_plain_fields_and_leaves_the_rest() -> None:
     bad = await schema.execute("{ badPoints { period } }")
     assert bad.data == {"badPoints": None}
     assert [e.path for e in bad.errors or []] == [["badPoints", 1, "period"]]
+
+
+async def test_the_object_loop_takes_nested_objects_of_plain_fields() -> None:
+    schema = strawberry.Schema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        execution_context_class=CountingContext,
+    )
+    CountingContext.completed = 0
+    result = await schema.execute("{ readings { label point { period } spare { label } } }")
+    assert CountingContext.completed == 1
+    assert result.data == {
+        "readings": [
+            {"label": "r1", "point": {"period": "2024-01"}, "spare": {"label": "b"}},
+            {"label": "r2", "point": {"period": "2024-02"}, "spare": None},
+        ]
+    }
+    CountingContext.completed = 0
+    denied = await schema.execute("{ readings { point { secret } } }")
+    assert CountingContext.completed == 0  # a permission one level down: graphql-core's path
+    assert denied.data is None and [e.message for e in denied.errors or []] == ["not for you"]
+    resolved = await schema.execute("{ readings { point { doubled } } }")
+    assert CountingContext.completed == 0  # a resolver one level down
+    assert resolved.data == {"readings": [{"point": {"doubled": 6}}, {"point": {"doubled": None}}]}
+    broken = await schema.execute("{ brokenReadings { point { label } } }")
+    assert broken.data == {"brokenReadings": None}
+    assert [e.path for e in broken.errors or []] == [["brokenReadings", 0, "point"]]
 
 
 async def test_what_the_fast_loop_answers() -> None:
