@@ -22,10 +22,12 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Float,
+    Integer,
     Select,
     String,
     Text,
     and_,
+    bindparam,
     cast,
     false,
     func,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from db.base import utcnow
 from db.enums import DataPointStatus
@@ -199,18 +202,69 @@ class ExportedPoint:
     receipt_id: uuid.UUID | None
 
 
-def _team_conditions(
-    sponsor_id: uuid.UUID, filter: DataPointFilter, team_column: Any, measure_column: Any
-) -> list[Any]:
+UnionShape = tuple[bool, ...]
+"""Which filters, cursor and cut a union has (its statement is built once per shape)."""
+
+
+def union_shape(
+    filter: DataPointFilter, after: Keyset | None, limit: int | None, include_deleted: bool
+) -> UnionShape:
+    """The shape of :func:`points_union` for these arguments."""
+    return (
+        filter.team_code is not None,
+        filter.collaborative_code is not None,
+        filter.measure_code is not None,
+        filter.team_ids is not None,
+        filter.from_period is not None,
+        filter.to_period is not None,
+        filter.updated_since is not None,
+        filter.ids is not None,
+        after is not None,
+        limit is not None,
+        include_deleted,
+    )
+
+
+def union_parameters(
+    sponsor_id: uuid.UUID, filter: DataPointFilter, after: Keyset | None, limit: int | None
+) -> dict[str, Any]:
+    """The bound values of :func:`points_union` (and of statements around it: ``sponsor_id``,
+    ``limit``)."""
+    parameters: dict[str, Any] = {"sponsor_id": sponsor_id}
+    optional = {
+        "team_code": filter.team_code,
+        "collaborative_code": filter.collaborative_code,
+        "measure_code": filter.measure_code,
+        "from_period": filter.from_period,
+        "to_period": filter.to_period,
+        "updated_since": filter.updated_since,
+        "limit": limit,
+    }
+    parameters.update((name, value) for name, value in optional.items() if value is not None)
+    if filter.team_ids is not None:
+        parameters["team_ids"] = sorted(filter.team_ids)
+    if filter.ids is not None:
+        parameters["ids"] = sorted(filter.ids)
+    if after is not None:
+        parameters["after_value"] = after.value
+        parameters["after_id"] = after.id
+    return parameters
+
+
+def _team_conditions(shape: UnionShape, team_column: Any, measure_column: Any) -> list[Any]:
     """WHERE conditions on a branch's team/measure columns for the filter's codes."""
+    has_team, has_collaborative, has_measure, has_team_ids = shape[:4]
+    sponsor_id: BindParameter[uuid.UUID] = bindparam("sponsor_id")
     conditions: list[Any] = []
-    if filter.team_code is not None:
+    if has_team:
         conditions.append(
             team_column.in_(
-                select(Team.id).where(Team.sponsor_id == sponsor_id, Team.code == filter.team_code)
+                select(Team.id).where(
+                    Team.sponsor_id == sponsor_id, Team.code == bindparam("team_code")
+                )
             )
         )
-    if filter.collaborative_code is not None:
+    if has_collaborative:
         conditions.append(
             team_column.in_(
                 select(Team.id).where(
@@ -218,67 +272,73 @@ def _team_conditions(
                     Team.collaborative_id.in_(
                         select(Collaborative.id).where(
                             Collaborative.sponsor_id == sponsor_id,
-                            Collaborative.code == filter.collaborative_code,
+                            Collaborative.code == bindparam("collaborative_code"),
                         )
                     ),
                 )
             )
         )
-    if filter.measure_code is not None:
+    if has_measure:
         conditions.append(
             measure_column.in_(
                 select(MeasureModel.id).where(
-                    MeasureModel.sponsor_id == sponsor_id, MeasureModel.code == filter.measure_code
+                    MeasureModel.sponsor_id == sponsor_id,
+                    MeasureModel.code == bindparam("measure_code"),
                 )
             )
         )
-    if filter.team_ids is not None:
-        conditions.append(team_column.in_(sorted(filter.team_ids)))
+    if has_team_ids:
+        conditions.append(team_column.in_(bindparam("team_ids", expanding=True)))
     return conditions
 
 
 def _branch_conditions(
-    sponsor_id: uuid.UUID,
-    filter: DataPointFilter,
-    table: type[DataPoint] | type[DataPointTombstone],
-    updated: Any,
-    after: Keyset | None,
+    shape: UnionShape, table: type[DataPoint] | type[DataPointTombstone], updated: Any
 ) -> list[Any]:
-    conditions: list[Any] = [table.sponsor_id == sponsor_id]
-    conditions += _team_conditions(sponsor_id, filter, table.team_id, table.measure_id)
-    if filter.from_period is not None:
-        conditions.append(table.period >= filter.from_period)
-    if filter.to_period is not None:
-        conditions.append(table.period <= filter.to_period)
-    if filter.updated_since is not None:
-        conditions.append(updated >= filter.updated_since)
-    if filter.ids is not None:
-        conditions.append(table.id.in_(sorted(filter.ids)))
-    if after is not None:
+    has_from, has_to, has_since, has_ids, has_after = shape[4:9]
+    conditions: list[Any] = [table.sponsor_id == bindparam("sponsor_id")]
+    conditions += _team_conditions(shape, table.team_id, table.measure_id)
+    if has_from:
+        conditions.append(table.period >= bindparam("from_period"))
+    if has_to:
+        conditions.append(table.period <= bindparam("to_period"))
+    if has_since:
+        conditions.append(updated >= bindparam("updated_since"))
+    if has_ids:
+        conditions.append(table.id.in_(bindparam("ids", expanding=True)))
+    if has_after:
         # `updated >= v` first so the planner range-scans the (sponsor_id, updated) index.
-        conditions.append(updated >= after.value)
-        conditions.append(or_(updated > after.value, table.id > after.id))
+        after_value: BindParameter[Any] = bindparam("after_value")
+        conditions.append(updated >= after_value)
+        conditions.append(or_(updated > after_value, table.id > bindparam("after_id")))
     return conditions
 
 
-def points_union(
-    sponsor_id: uuid.UUID,
-    filter: DataPointFilter,
-    after: Keyset | None,
-    *,
-    limit: int | None = None,
-    include_deleted: bool = True,
-) -> Any:
-    """Live points and (with ``include_deleted``) tombstones as one selectable with the same
-    columns, in this order: id, team_id, measure_id, measure_version, period, stratum,
-    numerator, denominator, value, annotation, status, deleted, source, updated_at, updated_by,
-    receipt_id. The delta export (here) and the bulk/FHIR export (db/queries/exchange.py) both
-    read it.
+_UNIONS: dict[UnionShape, Any] = {}
+"""Unions built once per shape: building one costs SQLAlchemy more CPU than PostgreSQL needs
+to answer a page (SQLAlchemy then finds the compiled forms of statements around it in the
+engine's cache)."""
 
-    With ``limit`` each branch is cut to its first ``limit`` rows in (updated, id) order before
-    the union, so a page reads at most 2 x limit rows through the (sponsor_id, updated_at)
-    indexes instead of sorting the sponsor's whole history for every page.
+
+def points_union(shape: UnionShape) -> Any:
+    """Live points and (with ``include_deleted`` in the shape) tombstones as one selectable
+    with the same columns, in this order: id, team_id, measure_id, measure_version, period,
+    stratum, numerator, denominator, value, annotation, status, deleted, source, updated_at,
+    updated_by, receipt_id; executed with :func:`union_parameters`. The delta export (here)
+    and the bulk/FHIR export (db/queries/exchange.py) both read it.
+
+    With a ``limit`` each branch is cut to its first ``limit`` rows in (updated, id) order
+    before the union, so a page reads at most 2 x limit rows through the (sponsor_id,
+    updated_at) indexes instead of sorting the sponsor's whole history for every page.
     """
+    found = _UNIONS.get(shape)
+    if found is None:
+        found = _UNIONS[shape] = _build_union(shape)
+    return found
+
+
+def _build_union(shape: UnionShape) -> Any:
+    limited, include_deleted = shape[9], shape[10]
     live = select(
         DataPoint.id.label("id"),
         DataPoint.team_id.label("team_id"),
@@ -296,7 +356,7 @@ def points_union(
         DataPoint.updated_at.label("updated_at"),
         DataPoint.updated_by.label("updated_by"),
         DataPoint.receipt_id.label("receipt_id"),
-    ).where(*_branch_conditions(sponsor_id, filter, DataPoint, DataPoint.updated_at, after))
+    ).where(*_branch_conditions(shape, DataPoint, DataPoint.updated_at))
     # Labelled like the live branch: as a subquery (``limit``) unlabelled NULLs would collide.
     tombstones = select(
         DataPointTombstone.id.label("id"),
@@ -315,16 +375,13 @@ def points_union(
         DataPointTombstone.deleted_at.label("updated_at"),
         DataPointTombstone.deleted_by.label("updated_by"),
         DataPointTombstone.receipt_id.label("receipt_id"),
-    ).where(
-        *_branch_conditions(
-            sponsor_id, filter, DataPointTombstone, DataPointTombstone.deleted_at, after
-        )
-    )
+    ).where(*_branch_conditions(shape, DataPointTombstone, DataPointTombstone.deleted_at))
+    limit = bindparam("limit", type_=Integer)
     if not include_deleted:
-        if limit is not None:
+        if limited:
             live = live.order_by(DataPoint.updated_at, DataPoint.id).limit(limit)
         return live.subquery("points")
-    if limit is not None:
+    if limited:
         # Each branch as a subquery: SQLite allows no ORDER BY/LIMIT on a compound's members.
         live_cut = live.order_by(DataPoint.updated_at, DataPoint.id).limit(limit).subquery("live")
         dead_cut = (
@@ -334,6 +391,28 @@ def points_union(
         )
         return union_all(select(live_cut), select(dead_cut)).subquery("points")
     return union_all(live, tombstones).subquery("points")
+
+
+_PAGES: dict[tuple[str, UnionShape], Select[Any]] = {}
+"""The delta export's count, page and by-id statements, built once per shape."""
+
+
+def _page_statement(kind: str, shape: UnionShape) -> Select[Any]:
+    found = _PAGES.get((kind, shape))
+    if found is None:
+        points = points_union(shape)
+        if kind == "count":
+            found = select(func.count()).select_from(points)
+        elif kind == "page":
+            found = (
+                _with_codes(points)
+                .order_by(points.c.updated_at, points.c.id)
+                .limit(bindparam("limit", type_=Integer))
+            )
+        else:
+            found = _with_codes(points)
+        _PAGES[(kind, shape)] = found
+    return found
 
 
 async def list_data_points(
@@ -353,15 +432,15 @@ async def list_data_points(
     scans the sponsor's whole history, so ``count=False`` (the caller did not ask for
     ``totalCount``) skips it and reports 0; the page reads only ``first + 1`` rows per branch.
     """
+    connection = await session.connection()
     total = 0
     if count:
-        counted = points_union(sponsor_id, filter, None)
-        total = await session.scalar(select(func.count()).select_from(counted)) or 0
-    points = points_union(sponsor_id, filter, after, limit=first + 1)
-    query = (
-        _with_codes(sponsor_id, points).order_by(points.c.updated_at, points.c.id).limit(first + 1)
-    )
-    rows = (await session.execute(query)).all()
+        counted = _page_statement("count", union_shape(filter, None, None, True))
+        parameters = union_parameters(sponsor_id, filter, None, None)
+        total = (await connection.execute(counted, parameters)).scalar() or 0
+    page = _page_statement("page", union_shape(filter, after, first + 1, True))
+    parameters = union_parameters(sponsor_id, filter, after, first + 1)
+    rows = (await connection.execute(page, parameters)).all()
     has_next = len(rows) > first
     exported = [_exported(row) for row in rows[:first]]
     return Page(
@@ -376,15 +455,17 @@ async def data_points_by_ids(
     session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[ExportedPoint | None]:
     """Points (live or tombstones) of one sponsor in the order of ``ids`` (for ``node(id:)``)."""
-    query = _with_codes(
-        sponsor_id, points_union(sponsor_id, DataPointFilter(ids=frozenset(ids)), None)
-    )
-    found = {point.id: point for point in map(_exported, (await session.execute(query)).all())}
+    filter = DataPointFilter(ids=frozenset(ids))
+    query = _page_statement("ids", union_shape(filter, None, None, True))
+    parameters = union_parameters(sponsor_id, filter, None, None)
+    rows = (await (await session.connection()).execute(query, parameters)).all()
+    found = {point.id: point for point in map(_exported, rows)}
     return [found.get(i) for i in ids]
 
 
-def _with_codes(sponsor_id: uuid.UUID, points: Any) -> Select[Any]:
+def _with_codes(points: Any) -> Select[Any]:
     """The points with their team and measure codes and their collaborative's lock."""
+    sponsor_id: BindParameter[uuid.UUID] = bindparam("sponsor_id")
     return (
         select(points, Team.code, MeasureModel.code, PeriodLock.through_period)
         .join(Team, and_(Team.sponsor_id == sponsor_id, Team.id == points.c.team_id))

@@ -22,6 +22,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     and_,
     bindparam,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from db.enums import DataPointStatus, ImprovementDirection, MeasureType, Scoring
 from db.models import (
@@ -43,7 +45,13 @@ from db.models import (
     PeriodLock,
     Team,
 )
-from db.queries.data import DataPointFilter, points_union
+from db.queries.data import (
+    DataPointFilter,
+    UnionShape,
+    points_union,
+    union_parameters,
+    union_shape,
+)
 from db.queries.paging import Keyset
 from db.queries.status import shown_status
 
@@ -103,21 +111,31 @@ async def export_page(
 ) -> list[ExportRow]:
     """The next ``limit`` exported points after ``after``, oldest change first (an empty list
     ends the export)."""
-    points = points_union(
-        sponsor_id,
-        DataPointFilter(
-            collaborative_code=filter.collaborative_code,
-            measure_code=filter.measure_code,
-            team_code=filter.team_code,
-            from_period=filter.from_period,
-            to_period=filter.to_period,
-            updated_since=filter.updated_since,
-            team_ids=filter.team_ids,
-        ),
-        after,
-        limit=limit,
-        include_deleted=filter.include_deleted,
+    points_filter = DataPointFilter(
+        collaborative_code=filter.collaborative_code,
+        measure_code=filter.measure_code,
+        team_code=filter.team_code,
+        from_period=filter.from_period,
+        to_period=filter.to_period,
+        updated_since=filter.updated_since,
+        team_ids=filter.team_ids,
     )
+    query = _export_statement(union_shape(points_filter, after, limit, filter.include_deleted))
+    parameters = union_parameters(sponsor_id, points_filter, after, limit)
+    rows = (await (await session.connection()).execute(query, parameters)).all()
+    return [_export_row(row) for row in rows]
+
+
+_EXPORT_STATEMENTS: dict[UnionShape, Select[Any]] = {}
+"""Export statements built once per shape (executed with ``union_parameters``)."""
+
+
+def _export_statement(shape: UnionShape) -> Select[Any]:
+    found = _EXPORT_STATEMENTS.get(shape)
+    if found is not None:
+        return found
+    points = points_union(shape)
+    sponsor_id: BindParameter[uuid.UUID] = bindparam("sponsor_id")
     query = (
         select(points, Team.code, Measure.code, Collaborative.code, PeriodLock.through_period)
         .join(Team, and_(Team.sponsor_id == sponsor_id, Team.id == points.c.team_id))
@@ -134,9 +152,10 @@ async def export_page(
             ),
         )
         .order_by(points.c.updated_at, points.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    return [_export_row(row) for row in (await session.execute(query)).all()]
+    _EXPORT_STATEMENTS[shape] = query
+    return query
 
 
 def _export_row(row: Any) -> ExportRow:
