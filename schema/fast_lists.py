@@ -14,20 +14,24 @@ coercion of a scalar is a function of the value alone.
 
 Lists of *objects* whose selected fields are all plain — strawberry's basic fields (an
 attribute read: no resolver, no permission class, no field extension, no arguments) of a leaf
-type or of an object type whose own selection is plain in turn, or ``__typename`` — are
+type, a list of a leaf type, or an object type whose own selection is plain in turn, or
+``__typename`` — are
 completed the same way, one loop building each item's dict (the typed series points of a
 dashboard, an aggregate's monthly points, a page of the delta export with each point's team and
-measure): graphql-core would run its whole field machinery for every field of every item.
-Anything else in the selection (a resolver, a permission, an abstract type, a list inside an
-item, ``@defer``) leaves the list to graphql-core.
+measure, a dashboard's series with their measures and column lists): graphql-core would run
+its whole field machinery for every field of every item. Anything else in the selection (a
+resolver, a permission, an abstract type, a list of objects inside an item, ``@defer``,
+``@stream``) leaves the list to graphql-core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
+    GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -49,11 +53,20 @@ STRAWBERRY_FIELD = "strawberry-definition"
 BASIC_RESOLVER = "_get_basic_result"
 """The name of the resolver strawberry gives a basic field (an attribute read, nothing else)."""
 
-_Nested = tuple[GraphQLObjectType, list["_PlainField"]]
-"""An object-typed plain field's type and the plain fields selected on it."""
-_PlainField = tuple[str, Any, Any, bool, _Nested | None]
-"""(response key, resolver or None for ``__typename``, output coercion (leaves), non-null,
-the nested type and selection (objects) or None)."""
+
+class _PlainField(NamedTuple):
+    """How to complete one response key of an object by reading an attribute."""
+
+    key: str
+    resolve: Any
+    """The basic field's resolver; None for ``__typename``."""
+    coerce: Any
+    """Output coercion of a leaf."""
+    non_null: bool
+    nested: tuple[GraphQLObjectType, list[_PlainField]] | None = None
+    """An object field: its type and the plain fields selected on it."""
+    items: tuple[GraphQLLeafType, bool] | None = None
+    """A list of leaves: the item type and whether items are non-null."""
 
 
 class _Unusual(Exception):
@@ -72,7 +85,7 @@ def _plain_field(
         return None
     name = details[0].node.name.value
     if name == "__typename":
-        return (response_key, None, None, True, None)
+        return _PlainField(response_key, None, None, True)
     field = return_type.fields.get(name)
     if field is None or field.args:
         return None
@@ -87,11 +100,17 @@ def _plain_field(
     non_null = isinstance(field.type, GraphQLNonNull)
     inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if is_leaf_type(inner):
-        return (response_key, resolve, inner.coerce_output_value, non_null, None)
+        return _PlainField(response_key, resolve, inner.coerce_output_value, non_null)
     if isinstance(inner, GraphQLObjectType):
         plan = nested_plan(inner, details)
         if plan is not None:
-            return (response_key, resolve, None, non_null, (inner, plan))
+            return _PlainField(response_key, resolve, None, non_null, nested=(inner, plan))
+    if isinstance(inner, GraphQLList):
+        item = inner.of_type
+        item_non_null = isinstance(item, GraphQLNonNull)
+        leaf = item.of_type if isinstance(item, GraphQLNonNull) else item
+        if is_leaf_type(leaf):
+            return _PlainField(response_key, resolve, None, non_null, items=(leaf, item_non_null))
     return None
 
 
@@ -124,38 +143,10 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             and isinstance(items, list | tuple)
             and (not self._may_stream() or self.get_stream_usage(field_details_list, path) is None)
         ):
-            coerce = leaf.coerce_output_value
-            is_awaitable = self.is_awaitable
-            if self._texts is None:
-                self._texts = {}
-            texts = self._texts.setdefault(leaf, {})
-            completed: list[Any] = []
-            append = completed.append
             try:  # anything unusual: graphql-core's path below reports it with its exact path
-                for item in items:
-                    if item is None:
-                        if non_null:
-                            raise _Unusual
-                        append(None)
-                        continue
-                    kind = type(item)
-                    if kind is str:
-                        value = texts.get(item)
-                        if value is not None:
-                            append(value)
-                            continue
-                    elif kind not in _PLAIN and is_awaitable(item):
-                        raise _Unusual
-                    value = coerce(item)
-                    if value is None or value is Undefined:
-                        raise _Unusual
-                    if kind is str and len(texts) < MAX_REMEMBERED_TEXTS:
-                        texts[item] = value
-                    append(value)
+                return self._leaves(leaf, non_null, items)
             except Exception:  # noqa: S110
                 pass
-            else:
-                return completed
         if (
             isinstance(leaf, GraphQLObjectType)
             and isinstance(items, list | tuple)
@@ -171,6 +162,38 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().complete_iterable_value(
             item_type, field_details_list, info, path, items, position_context
         )
+
+    def _leaves(self, leaf: Any, non_null: bool, items: list[Any] | tuple[Any, ...]) -> list[Any]:
+        """A list of leaves, each through the type's output coercion (text items once per
+        distinct value); raises on anything unusual."""
+        coerce = leaf.coerce_output_value
+        is_awaitable = self.is_awaitable
+        if self._texts is None:
+            self._texts = {}
+        texts = self._texts.setdefault(leaf, {})
+        completed: list[Any] = []
+        append = completed.append
+        for item in items:
+            if item is None:
+                if non_null:
+                    raise _Unusual
+                append(None)
+                continue
+            kind = type(item)
+            if kind is str:
+                value = texts.get(item)
+                if value is not None:
+                    append(value)
+                    continue
+            elif kind not in _PLAIN and is_awaitable(item):
+                raise _Unusual
+            value = coerce(item)
+            if value is None or value is Undefined:
+                raise _Unusual
+            if kind is str and len(texts) < MAX_REMEMBERED_TEXTS:
+                texts[item] = value
+            append(value)
+        return completed
 
     def _has_middleware(self) -> bool:
         """Whether field middleware wraps resolvers (strawberry's extensions with ``resolve``)."""
@@ -196,8 +219,10 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 for name, details in grouped.items()
             ]
             plan = [field for field in fields if field is not None]
-            if len(plan) != len(fields):
-                plan = None
+            if len(plan) != len(fields) or (
+                self._may_stream() and any(field.items is not None for field in plan)
+            ):
+                plan = None  # (a list inside an item could carry @stream)
         # Keep the selection alive with the plan, so that its id cannot be reused meanwhile.
         self._plans[key] = (field_details_list, plan)
         return plan
@@ -234,7 +259,7 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise _Unusual
         is_awaitable = self.is_awaitable
         fields: dict[str, Any] = {}
-        for key, resolve, coerce, field_non_null, nested in plan:
+        for key, resolve, coerce, field_non_null, nested, items in plan:
             if resolve is None:
                 fields[key] = return_type.name
                 continue
@@ -248,6 +273,11 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 raise _Unusual
             if nested is not None:
                 fields[key] = self._plain_object(nested[0], nested[1], info, value)
+                continue
+            if items is not None:
+                if not isinstance(value, list | tuple):
+                    raise _Unusual
+                fields[key] = self._leaves(items[0], items[1], value)
                 continue
             coerced = coerce(value)
             if coerced is None or coerced is Undefined:

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, select
@@ -81,14 +82,51 @@ class SeriesPoint(NamedTuple):
     receipt_id: uuid.UUID | None = None
 
 
-@dataclass(frozen=True)
+class PointColumns(NamedTuple):
+    """A series' points as parallel lists, oldest first: entry i of each is one period."""
+
+    periods: list[str]
+    numerators: list[int | None]
+    denominators: list[int | None]
+    values: list[float | None]
+
+
+@dataclass(frozen=True, eq=False)
 class Series:
-    """A team's points of one measure, oldest first."""
+    """A team's points of one measure, oldest first: read as point tuples (with provenance, or
+    on SQLite) or as parallel columns (a dashboard on PostgreSQL, ``array_agg`` decoded by
+    asyncpg); either form is derived from the other only when asked for."""
 
     team_id: uuid.UUID
     measure_id: uuid.UUID
     measure_code: str
-    points: tuple[SeriesPoint, ...]
+    read_points: tuple[SeriesPoint, ...] | None = None
+    read_columns: PointColumns | None = None
+
+    @cached_property
+    def points(self) -> tuple[SeriesPoint, ...]:
+        """The points as tuples (without provenance when read as columns)."""
+        if self.read_points is not None:
+            return self.read_points
+        columns = self.read_columns
+        assert columns is not None, "a series is read as points or as columns"
+        return tuple(
+            SeriesPoint(period, numerator, denominator, value, "")
+            for period, numerator, denominator, value in zip(*columns, strict=True)
+        )
+
+    @cached_property
+    def columns(self) -> PointColumns:
+        """The points as parallel columns."""
+        if self.read_columns is not None:
+            return self.read_columns
+        points = self.points
+        return PointColumns(
+            [point.period for point in points],
+            [point.numerator for point in points],
+            [point.denominator for point in points],
+            [point.value for point in points],
+        )
 
 
 def _value(
@@ -103,11 +141,13 @@ def _value(
 
 @dataclass
 class _Slot:
-    """A (team, measure) pair found by a statement, with its points and set position."""
+    """A (team, measure) pair found by a statement, with its points (or, read by
+    :func:`_read_columns`, their columns) and set position."""
 
     measure_code: str
     position: int | None
     points: list[SeriesPoint]
+    columns: PointColumns | None = None
 
 
 async def _read_slots(
@@ -352,14 +392,32 @@ async def _read_columns(
         slots[(team_id, measure_id)] = _Slot(
             measure_code,
             position,
-            [
-                SeriesPoint(period, numerator, denominator, value, "")
-                for period, numerator, denominator, value in zip(
-                    periods or (), numerators or (), denominators or (), values or (), strict=True
-                )
-            ],
+            [],
+            PointColumns(periods or [], numerators or [], denominators or [], values or []),
         )
     return slots
+
+
+def _cut_columns(columns: PointColumns, key: SeriesKey) -> PointColumns:
+    """:func:`_cut` of a series read as columns (as is when the statement read just this
+    window: a dashboard's case)."""
+    periods = columns.periods
+    kept = [
+        index
+        for index, period in enumerate(periods)
+        if (key.from_period is None or period >= key.from_period)
+        and (key.to_period is None or period <= key.to_period)
+    ]
+    if key.last is not None:
+        kept = kept[-key.last :] if key.last > 0 else []
+    if len(kept) == len(periods):
+        return columns
+    return PointColumns(
+        [periods[index] for index in kept],
+        [columns.numerators[index] for index in kept],
+        [columns.denominators[index] for index in kept],
+        [columns.values[index] for index in kept],
+    )
 
 
 def _cut(points: Sequence[SeriesPoint], key: SeriesKey) -> tuple[SeriesPoint, ...]:
@@ -422,7 +480,8 @@ async def series_by_keys(
                     team_id=key.team_id,
                     measure_id=measure_id,
                     measure_code=slot.measure_code,
-                    points=_cut(slot.points, key),
+                    read_points=None if slot.columns is not None else _cut(slot.points, key),
+                    read_columns=None if slot.columns is None else _cut_columns(slot.columns, key),
                 )
                 for measure_id, slot in pairs
             ]

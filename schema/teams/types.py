@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Annotated, cast
 
@@ -30,7 +30,7 @@ from db.models import Organization as OrganizationModel
 from db.models import Team as TeamModel
 from db.models import TeamMember as TeamMemberModel
 from db.queries.paging import Keyset
-from db.queries.series import Series, SeriesKey, SeriesPoint
+from db.queries.series import PointColumns, Series, SeriesKey, SeriesPoint
 from db.queries.teams import TeamFilter as TeamFilterQuery
 from db.queries.teams import TeamPageKey
 from schema.assessments.types import Assessment, team_assessments
@@ -48,7 +48,6 @@ from schema.pagination import page_request as generic_page_request
 from schema.pdsa.types import PdsaCycle, series_pdsa_cycles, team_pdsa_cycles
 from schema.permissions import HasScope, require_principal
 from schema.scalars import Count, Period
-from schema.selection import selects
 from schema.sponsors.types import Person
 
 COLLABORATIVE_TEAMS_ORDER = "collaborativeTeams:CODE:ASC"
@@ -126,16 +125,13 @@ class SeriesColumns:
     )
 
     @classmethod
-    def from_points(cls, points: Sequence[SeriesPoint]) -> SeriesColumns:
+    def from_columns(cls, columns: PointColumns) -> SeriesColumns:
+        # Period and Count are NewTypes of str and int: the read lists are used as they are.
         return cls(
-            periods=[Period(point.period) for point in points],
-            numerators=[
-                None if point.numerator is None else Count(point.numerator) for point in points
-            ],
-            denominators=[
-                None if point.denominator is None else Count(point.denominator) for point in points
-            ],
-            values=[point.value for point in points],
+            periods=cast(list[Period], columns.periods),
+            numerators=cast(list[Count | None], columns.numerators),
+            denominators=cast(list[Count | None], columns.denominators),
+            values=columns.values,
         )
 
 
@@ -154,6 +150,12 @@ def _point(point: SeriesPoint) -> MeasureSeriesPoint:
     )
 
 
+def _series_points(root: MeasureSeries) -> list[MeasureSeriesPoint]:
+    """``MeasureSeries.points``, built only when selected: a dashboard asking for `columns`
+    builds no point objects."""
+    return [_point(point) for point in root.series.points]
+
+
 @strawberry.type(
     description=(
         "A team's data points of one measure, oldest period first (only the months reported). "
@@ -162,49 +164,34 @@ def _point(point: SeriesPoint) -> MeasureSeriesPoint:
     )
 )
 class MeasureSeries(ChartedSeries):
-    series_points: strawberry.Private[tuple[SeriesPoint, ...]]
-    team_id: strawberry.Private[uuid.UUID]
-    measure_id: strawberry.Private[uuid.UUID]
-    measure_code: strawberry.Private[str]
-    preloaded_measure: strawberry.Private[Measure | None] = None
+    """``measure`` and ``columns`` are plain attributes, set when the series is projected, so
+    that a dashboard's list of series is completed in one loop (schema/fast_lists.py)."""
 
-    @classmethod
-    def from_series(cls, series: Series, measure: Measure | None = None) -> MeasureSeries:
-        return cls(
-            series_points=series.points,
-            team_id=series.team_id,
-            measure_id=series.measure_id,
-            measure_code=series.measure_code,
-            preloaded_measure=measure,
-        )
-
-    @strawberry.field(description="The points in time order.")
-    def points(self) -> list[MeasureSeriesPoint]:
-        # Built only when selected: a dashboard asking for `columns` builds no point objects.
-        return [_point(point) for point in self.series_points]
-
-    @strawberry.field(
+    series: strawberry.Private[Series]
+    points: list[MeasureSeriesPoint] = strawberry.field(
+        description="The points in time order.", resolver=_series_points
+    )
+    columns: SeriesColumns = strawberry.field(
         description=(
             "The points as parallel columns (period, numerator, denominator, value): the "
             "compact form of `points` for dashboards and long series."
         )
     )
-    def columns(self) -> SeriesColumns:
-        return SeriesColumns.from_points(self.series_points)
+    measure: Measure = strawberry.field(description="The measure, at its current definition.")
 
-    @strawberry.field(description="The measure, at its current definition.")
-    def measure(self, info: Info) -> Measure:
-        # A plain (sync) resolver: the measure is preloaded by ``Team.series`` for the whole
-        # list, so a dashboard of 1,500 series schedules no coroutine per series. Otherwise it
-        # returns the loader's awaitable, which graphql-core awaits.
-        if self.preloaded_measure is not None:
-            return self.preloaded_measure
-        return cast(Measure, self._load_measure(info))
+    @classmethod
+    def from_series(cls, series: Series, measure: Measure) -> MeasureSeries:
+        return cls(
+            series=series, columns=SeriesColumns.from_columns(series.columns), measure=measure
+        )
 
-    async def _load_measure(self, info: Info) -> Measure:
-        found = await info.context.loaders.measure_by_id.load(self.measure_id)
-        assert found is not None, "series are read for measures of the caller's sponsor"
-        return Measure.from_model(found)
+    @property
+    def team_id(self) -> uuid.UUID:
+        return self.series.team_id
+
+    @property
+    def measure_id(self) -> uuid.UUID:
+        return self.series.measure_id
 
     @strawberry.field(
         description=(
@@ -213,7 +200,7 @@ class MeasureSeries(ChartedSeries):
         )
     )
     async def pdsa_cycles(self, info: Info) -> list[PdsaCycle]:
-        periods = [Period(point.period) for point in self.series_points]
+        periods = cast(list[Period], self.series.columns.periods)
         return await series_pdsa_cycles(info, self.team_id, self.measure_id, periods)
 
     async def chart_input(self, info: Info) -> ChartInput:
@@ -225,7 +212,7 @@ class MeasureSeries(ChartedSeries):
         return chart_input(
             [
                 ChartPointInput(point.period, point.value, point.numerator, point.denominator)
-                for point in self.series_points
+                for point in self.series.points
             ],
             scoring=definition.scoring,
             multiplier=definition.multiplier,
@@ -278,11 +265,11 @@ a dashboard's 50 teams share their collaborative's 30 measures."""
 
 
 async def _projected(info: Info, found: list[Series]) -> list[MeasureSeries]:
-    """The series as GraphQL objects, each with its measure preloaded when ``measure`` is
-    selected: one batched ``measure_by_id`` load here instead of one awaited resolver per
-    series (the loader still batches every team of the level into one statement)."""
-    if not found or not selects(info, "measure"):
-        return [MeasureSeries.from_series(series) for series in found]
+    """The series as GraphQL objects, each with its measure: one batched ``measure_by_id``
+    load here instead of one awaited resolver per series (the loader still batches every team
+    of the level into one statement), one projection per measure and request."""
+    if not found:
+        return []
     loader = info.context.loaders.measure_by_id
     measures = _MEASURES.get(loader)
     if measures is None:
@@ -481,7 +468,7 @@ class Team(Node):
             provenance=_needs_provenance(info),
         )
         found = await info.context.loaders.series_by_key.load(key)
-        return MeasureSeries.from_series(found[0]) if found else None
+        return (await _projected(info, found[:1]))[0] if found else None
 
     @strawberry.field(
         description=(

@@ -61,11 +61,19 @@ class Reading:
     label: str
     point: Point
     spare: Point | None
+    periods: list[Period]
+    counts: list[int | None] | None
 
 
 READINGS = [
-    Reading(label="r1", point=POINTS[0], spare=POINTS[1]),
-    Reading(label="r2", point=POINTS[1], spare=None),
+    Reading(
+        label="r1",
+        point=POINTS[0],
+        spare=POINTS[1],
+        periods=[Period("2024-01"), Period("2024-02")],
+        counts=[1, None],
+    ),
+    Reading(label="r2", point=POINTS[1], spare=None, periods=[], counts=None),
 ]
 
 
@@ -95,11 +103,28 @@ class Query:
     @strawberry.field
     def bad_readings(self) -> list[Reading] | None:
         bad = Point(period=Period("2024-13"), numerator=1, colour=Colour.RED, label="c")
-        return [READINGS[0], Reading(label="r3", point=bad, spare=bad)]
+        return [
+            READINGS[0],
+            Reading(
+                label="r3",
+                point=bad,
+                spare=bad,
+                periods=[Period("2024-01"), Period("2024-13")],
+                counts=[None, 2],
+            ),
+        ]
 
     @strawberry.field
     def broken_readings(self) -> list[Reading] | None:
-        return [Reading(label="r4", point=None, spare=None)]  # type: ignore[arg-type]
+        return [
+            Reading(
+                label="r4",
+                point=None,  # type: ignore[arg-type]
+                spare=None,
+                periods=[None],  # type: ignore[list-item]
+                counts=[],
+            )
+        ]
 
     @strawberry.field
     def ints(self) -> list[int]:
@@ -193,6 +218,9 @@ OBJECT_QUERIES = [
     "{ badReadings { label point { period } spare { label } } }",
     "{ badReadings { spare { period } } brokenReadings { label point { label } } }",
     "{ readings { point { label } ... on Reading { point { period } } } }",
+    "{ readings { label periods counts point { period } } }",
+    "{ badReadings { periods counts } }",
+    "{ brokenReadings { counts periods } }",
 ]
 
 
@@ -261,12 +289,26 @@ async def test_the_object_loop_takes_nested_objects_of_plain_fields() -> None:
         execution_context_class=CountingContext,
     )
     CountingContext.completed = 0
-    result = await schema.execute("{ readings { label point { period } spare { label } } }")
+    result = await schema.execute(
+        "{ readings { label point { period } spare { label } periods counts } }"
+    )
     assert CountingContext.completed == 1
     assert result.data == {
         "readings": [
-            {"label": "r1", "point": {"period": "2024-01"}, "spare": {"label": "b"}},
-            {"label": "r2", "point": {"period": "2024-02"}, "spare": None},
+            {
+                "label": "r1",
+                "point": {"period": "2024-01"},
+                "spare": {"label": "b"},
+                "periods": ["2024-01", "2024-02"],
+                "counts": [1, None],
+            },
+            {
+                "label": "r2",
+                "point": {"period": "2024-02"},
+                "spare": None,
+                "periods": [],
+                "counts": None,
+            },
         ]
     }
     CountingContext.completed = 0

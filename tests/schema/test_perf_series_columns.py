@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.applications import Starlette
 
+from schema.fast_lists import FastListsExecutionContext
 from tests.factories import Tenant
 from tests.schema.test_teams import add_measure, add_points, monthly, program
 
@@ -130,3 +132,39 @@ async def test_provenance_is_read_only_when_shown_and_then_right(
     assert {p["measureVersion"] for p in detail["points"]} == {1}
     assert detail["columns"] == {"periods": ["2024-01", "2024-02"], "values": [50.0, None]}
     assert [p["annotations"] for p in team["fragment"][0]["points"]] == [[], ["zero denominator"]]
+
+
+async def test_a_dashboards_series_list_is_completed_in_one_loop(
+    app: Starlette, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``measure`` and ``columns`` are plain attributes of a series, so the list of a team's
+    series (measure fields and column lists included) skips graphql-core's per-field work."""
+    await program(tenant, "copd", {"c1": "mercy"})
+    control = await add_measure(app, tenant, "copd", "control", position=1)
+    await add_points(app, tenant, "c1", control, monthly(2024, range(1, 4), numerator=2))
+    completed: list[str] = []
+    original = FastListsExecutionContext._complete_plain_objects
+
+    def counting(self: FastListsExecutionContext, return_type: Any, *args: Any) -> list[Any]:
+        found = original(self, return_type, *args)
+        completed.append(return_type.name)
+        return found
+
+    monkeypatch.setattr(FastListsExecutionContext, "_complete_plain_objects", counting)
+    result = await tenant.gql(
+        'query { team(code: "c1") { series { measure { code name } '
+        "columns { periods numerators denominators values } } } }"
+    )
+    series = result["data"]["team"]["series"]
+    assert series == [
+        {
+            "measure": {"code": "control", "name": series[0]["measure"]["name"]},
+            "columns": {
+                "periods": ["2024-01", "2024-02", "2024-03"],
+                "numerators": [2, 2, 2],
+                "denominators": [10, 10, 10],
+                "values": series[0]["columns"]["values"],
+            },
+        }
+    ]
+    assert "MeasureSeries" in completed
