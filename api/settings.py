@@ -58,8 +58,9 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=50_000, ge=0)
     # Heavy operations (cost >= heavy_query_cost) run at most heavy_query_concurrency at a time
     # per process (api/heavy.py): bounds the memory of many big answers at once; 0: no gate.
+    # Two, not one: one answer's Python work overlaps the other's wait on the database.
     heavy_query_cost: int = Field(default=200, ge=1)
-    heavy_query_concurrency: int = Field(default=1, ge=0)
+    heavy_query_concurrency: int = Field(default=2, ge=0)
     heavy_query_wait_seconds: float = Field(default=30.0, gt=0)
     introspection: bool = True
     # HTTP limits: 413 beyond the body limits, 431 beyond the header limit.

@@ -163,14 +163,18 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             item_type, field_details_list, info, path, items, position_context
         )
 
+    def _texts_of(self, coerce: Any) -> dict[str, Any]:
+        """The text values coerced so far by one output coercion in this operation."""
+        if self._texts is None:
+            self._texts = {}
+        return self._texts.setdefault(coerce, {})
+
     def _leaves(self, leaf: Any, non_null: bool, items: list[Any] | tuple[Any, ...]) -> list[Any]:
         """A list of leaves, each through the type's output coercion (text items once per
         distinct value); raises on anything unusual."""
         coerce = leaf.coerce_output_value
         is_awaitable = self.is_awaitable
-        if self._texts is None:
-            self._texts = {}
-        texts = self._texts.setdefault(leaf, {})
+        texts = self._texts_of(coerce)
         completed: list[Any] = []
         append = completed.append
         for item in items:
@@ -278,6 +282,17 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if not isinstance(value, list | tuple):
                     raise _Unusual
                 fields[key] = self._leaves(items[0], items[1], value)
+                continue
+            if type(value) is str:  # coerced once per distinct text, as in lists of leaves
+                texts = self._texts_of(coerce)
+                coerced = texts.get(value)
+                if coerced is None:
+                    coerced = coerce(value)
+                    if coerced is None or coerced is Undefined:
+                        raise _Unusual
+                    if len(texts) < MAX_REMEMBERED_TEXTS:
+                        texts[value] = coerced
+                fields[key] = coerced
                 continue
             coerced = coerce(value)
             if coerced is None or coerced is Undefined:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -212,25 +212,34 @@ async def _definitions_of(
     return {row.measure_id: row for row in rows}
 
 
+def _measure_by_code_statement(versioned: bool) -> Select[Measure, MeasureVersion]:
+    wanted = bindparam("version") if versioned else Measure.current_version
+    return (
+        select(Measure, MeasureVersion)
+        .join(
+            MeasureVersion,
+            and_(
+                MeasureVersion.sponsor_id == Measure.sponsor_id,
+                MeasureVersion.measure_id == Measure.id,
+                MeasureVersion.version == wanted,
+            ),
+        )
+        .where(Measure.sponsor_id == bindparam("sponsor_id"), Measure.code == bindparam("code"))
+    )
+
+
+_MEASURE_BY_CODE = {versioned: _measure_by_code_statement(versioned) for versioned in (False, True)}
+"""Built once (an aggregate, a FHIR report and a sharing check each look a measure up)."""
+
+
 async def get_measure_by_code(
     session: AsyncSession, sponsor_id: uuid.UUID, code: str, *, version: int | None = None
 ) -> VersionedMeasure | None:
     """A sponsor's measure by code, at ``version`` (the current one by default); None if absent."""
-    wanted = Measure.current_version if version is None else version
-    row = (
-        await session.execute(
-            select(Measure, MeasureVersion)
-            .join(
-                MeasureVersion,
-                and_(
-                    MeasureVersion.sponsor_id == Measure.sponsor_id,
-                    MeasureVersion.measure_id == Measure.id,
-                    MeasureVersion.version == wanted,
-                ),
-            )
-            .where(Measure.sponsor_id == sponsor_id, Measure.code == code)
-        )
-    ).first()
+    parameters: dict[str, Any] = {"sponsor_id": sponsor_id, "code": code}
+    if version is not None:
+        parameters["version"] = version
+    row = (await session.execute(_MEASURE_BY_CODE[version is not None], parameters)).first()
     if row is None:
         return None
     return VersionedMeasure(measure=row[0], definition=row[1])

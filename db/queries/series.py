@@ -111,8 +111,10 @@ class Series:
         columns = self.read_columns
         assert columns is not None, "a series is read as points or as columns"
         return tuple(
-            SeriesPoint(period, numerator, denominator, value, "")
-            for period, numerator, denominator, value in zip(*columns, strict=True)
+            [  # a list first: a generator costs a resumption per point
+                SeriesPoint(period, numerator, denominator, value, "")
+                for period, numerator, denominator, value in zip(*columns, strict=True)
+            ]
         )
 
     @cached_property

@@ -152,8 +152,27 @@ def _point(point: SeriesPoint) -> MeasureSeriesPoint:
 
 def _series_points(root: MeasureSeries) -> list[MeasureSeriesPoint]:
     """``MeasureSeries.points``, built only when selected: a dashboard asking for `columns`
-    builds no point objects."""
-    return [_point(point) for point in root.series.points]
+    builds no point objects. A series read as columns (no provenance asked for) goes straight
+    from its columns to point objects with the provenance defaults."""
+    columns = root.series.read_columns
+    if columns is None:
+        return [_point(point) for point in root.series.points]
+    default = SeriesPoint("", None, None, None, "")
+    return [
+        MeasureSeriesPoint(
+            period=Period(period),
+            numerator=None if numerator is None else Count(numerator),
+            denominator=None if denominator is None else Count(denominator),
+            value=value,
+            annotations=[],
+            measure_version=default.measure_version,
+            status=default.status,
+            updated_at=default.updated_at,
+            updated_by=default.updated_by,
+            receipt_id=None,
+        )
+        for period, numerator, denominator, value in zip(*columns, strict=True)
+    ]
 
 
 @strawberry.type(
