@@ -26,6 +26,8 @@ resolver, a permission, an abstract type, a list of objects inside an item, ``@d
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -59,7 +61,8 @@ class _PlainField(NamedTuple):
 
     key: str
     resolve: Any
-    """The basic field's resolver; None for ``__typename``."""
+    """Reads the field of an item (the attribute itself for strawberry's default resolver,
+    else the basic field's resolver); None for ``__typename``."""
     coerce: Any
     """Output coercion of a leaf."""
     non_null: bool
@@ -71,6 +74,10 @@ class _PlainField(NamedTuple):
 
 class _Unusual(Exception):
     """An item the fast loop leaves to graphql-core."""
+
+
+def _through_resolver(resolve: Any, item: Any) -> Any:
+    return resolve(item, None)  # a basic field's resolver ignores its info
 
 
 def _plain_field(
@@ -97,6 +104,10 @@ def _plain_field(
         or getattr(resolve, "__name__", "") != BASIC_RESOLVER
     ):
         return None
+    if definition.default_resolver is getattr:
+        resolve = operator.attrgetter(definition.python_name)  # what strawberry would call
+    else:
+        resolve = functools.partial(_through_resolver, field.resolve)
     non_null = isinstance(field.type, GraphQLNonNull)
     inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if is_leaf_type(inner):
@@ -267,7 +278,7 @@ class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if resolve is None:
                 fields[key] = return_type.name
                 continue
-            value = resolve(item, info)
+            value = resolve(item)
             if value is None:
                 if field_non_null:
                     raise _Unusual

@@ -24,9 +24,20 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.types import NullType
 
 from db.enums import DataPointStatus
 from db.models import (
@@ -364,7 +375,11 @@ async def _read_columns(
     present = p.period.is_not(None)
 
     def column(expression: Any) -> Any:
-        return func.array_agg(aggregate_order_by(expression, p.period)).filter(present)
+        # Typed as nothing: asyncpg decodes the array in C into a list, which SQLAlchemy would
+        # otherwise walk item by item (a dashboard: 72,000 items, ~8 % of its CPU).
+        return type_coerce(
+            func.array_agg(aggregate_order_by(expression, p.period)).filter(present), NullType()
+        )
 
     query = (
         select(
