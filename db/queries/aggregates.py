@@ -38,6 +38,7 @@ from typing import cast as type_cast
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    CompoundSelect,
     Float,
     Select,
     and_,
@@ -159,7 +160,7 @@ def filter_parameters(
 
 
 async def statement_rows(
-    session: AsyncSession, query: Select[Any], parameters: dict[str, Any]
+    session: AsyncSession, query: Select[Any] | CompoundSelect[Any], parameters: dict[str, Any]
 ) -> list[Any]:
     """The rows of a Core statement, run on the session's connection (no ORM layer: these
     statements select columns, never entities)."""

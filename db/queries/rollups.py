@@ -35,7 +35,20 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -170,16 +183,51 @@ def _stored_statement(shape: _Shape) -> Select[Any]:
     return _scoped(columns.outerjoin(cell, joined), series, shape)
 
 
-_STATEMENTS: dict[tuple[str, _Shape], Select[Any]] = {}
-"""Statements built once per (kind, filter shape); SQLAlchemy caches their compiled forms."""
+_CELL_COLUMNS = (
+    "generation",
+    "period",
+    "teams_reporting",
+    "numerator",
+    "denominator",
+    "value_sum",
+    "teams_with_goal",
+    "teams_meeting_goal",
+    "median",
+)
 
 
-def _statement(kind: str, filter: AggregateFilter) -> Select[Any]:
+def _read_statement(shape: _Shape) -> CompoundSelect[Any]:
+    """:func:`_pending_statement` and :func:`_stored_statement` as one (one round trip, one
+    snapshot): a change row carries its id in ``change_id`` and NULL cells, a stored row a
+    NULL ``change_id``."""
+    change_id = AggregateChange.id
+    pending = _pending_statement(shape).subquery("pending")
+    stored = _stored_statement(shape).subquery("stored")
+    return union_all(
+        select(
+            pending.c.id.label("change_id"),
+            pending.c.collaborative_id,
+            pending.c.measure_id,
+            *(cast(null(), stored.c[name].type).label(name) for name in _CELL_COLUMNS),
+        ),
+        select(
+            cast(null(), change_id.type).label("change_id"),
+            stored.c.collaborative_id,
+            stored.c.measure_id,
+            *(stored.c[name] for name in _CELL_COLUMNS),
+        ),
+    )
+
+
+_STATEMENTS: dict[_Shape, CompoundSelect[Any]] = {}
+"""Statements built once per filter shape; SQLAlchemy caches their compiled forms."""
+
+
+def _statement(filter: AggregateFilter) -> CompoundSelect[Any]:
     shape = _shape(filter)
-    found = _STATEMENTS.get((kind, shape))
+    found = _STATEMENTS.get(shape)
     if found is None:
-        build = _pending_statement if kind == "pending" else _stored_statement
-        found = _STATEMENTS[(kind, shape)] = build(shape)
+        found = _STATEMENTS[shape] = _read_statement(shape)
     return found
 
 
@@ -199,7 +247,7 @@ async def rolled_up_parts(
     """What :func:`~db.queries.aggregates.aggregate_parts` answers for ``filter``, with each
     part's median, read from the rollups; None for a filter of named teams (read the points).
 
-    Two small statements when every series is stored and current; a series with pending changes
+    One small statement when every series is stored and current; a series with pending changes
     costs the two per-point statements for that series.
     """
     if filter.team_codes is not None:
@@ -207,16 +255,19 @@ async def rolled_up_parts(
     if matches_nothing(measure_ids, filter):
         return RolledUp([], {}, None)
     parameters = filter_parameters(sponsor_id, measure_ids, filter)
-    # Changes first: a change committed after this read is left for the next refresh.
+    # Changes and cells from one snapshot: a change committed after it is left for the next
+    # refresh.
     changes: defaultdict[SeriesKey, list[uuid.UUID]] = defaultdict(list)
-    for change_id, collaborative_id, measure_id in await statement_rows(
-        session, _statement("pending", filter), parameters
-    ):
-        changes[(collaborative_id, measure_id)].append(change_id)
+    stored = []
+    for row in await statement_rows(session, _statement(filter), parameters):
+        if row.change_id is not None:
+            changes[(row.collaborative_id, row.measure_id)].append(row.change_id)
+        else:
+            stored.append(row)
     generations: dict[SeriesKey, int] = {}
     parts: list[PartTotals] = []
     medians: CellMedians = {}
-    for row in await statement_rows(session, _statement("stored", filter), parameters):
+    for row in stored:
         key = (row.collaborative_id, row.measure_id)
         generations[key] = row.generation
         if key in changes or row.period is None:
