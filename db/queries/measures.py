@@ -245,6 +245,44 @@ async def get_measure_by_code(
     return VersionedMeasure(measure=row[0], definition=row[1])
 
 
+def _measure_with_goal_statement() -> Select[Measure, MeasureVersion, float | None, bool]:
+    in_set = (
+        select(CollaborativeMeasure.measure_id, CollaborativeMeasure.goal)
+        .join(
+            Collaborative,
+            and_(
+                Collaborative.sponsor_id == CollaborativeMeasure.sponsor_id,
+                Collaborative.id == CollaborativeMeasure.collaborative_id,
+            ),
+        )
+        .where(
+            CollaborativeMeasure.sponsor_id == bindparam("sponsor_id"),
+            Collaborative.code == bindparam("collaborative"),
+        )
+        .subquery("in_set")
+    )
+    found = _measure_by_code_statement(False)
+    return found.add_columns(in_set.c.goal, in_set.c.measure_id.is_not(None)).outerjoin(
+        in_set, in_set.c.measure_id == Measure.id
+    )
+
+
+_MEASURE_WITH_GOAL = _measure_with_goal_statement()
+
+
+async def get_measure_with_goal(
+    session: AsyncSession, sponsor_id: uuid.UUID, code: str, collaborative_code: str
+) -> tuple[VersionedMeasure, bool, float | None] | None:
+    """A sponsor's measure by code at its current version, whether it is in the measure set of
+    the sponsor's collaborative ``collaborative_code``, and its goal line there (one statement
+    for what an aggregate of one collaborative needs); None if the measure is absent."""
+    parameters = {"sponsor_id": sponsor_id, "code": code, "collaborative": collaborative_code}
+    row = (await session.execute(_MEASURE_WITH_GOAL, parameters)).first()
+    if row is None:
+        return None
+    return VersionedMeasure(measure=row[0], definition=row[1]), bool(row[3]), row[2]
+
+
 async def measures_by_ids(
     session: AsyncSession, sponsor_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> list[VersionedMeasure | None]:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.queries.aggregates import AggregateFilter, collaborative_goal
 from db.queries.collaboratives import get_collaborative_by_code
-from db.queries.measures import get_measure_by_code
+from db.queries.measures import get_measure_by_code, get_measure_with_goal
 from db.queries.sponsors import sponsors_by_slugs
 from schema.aggregates.access import AggregateAccess
 from schema.aggregates.pooling import (
@@ -127,8 +127,18 @@ class AggregateQueries:
         async with info.context.read_db() as session:
             by_slug = await _sponsors(session, principal, participants | {owner_slug})
             owner = by_slug.get(owner_slug)
-            found = None if owner is None else await get_measure_by_code(session, owner.id, measure)
-            if owner is None or found is None:
+            if owner is None:
+                return None
+            own_goal: float | None = None
+            if single is not None and owner.id == principal.sponsor_id:
+                # The caller's own collaborative: its goal line is always visible, so it is
+                # read with the measure.
+                with_goal = await get_measure_with_goal(session, owner.id, measure, single)
+                found = None if with_goal is None else with_goal[0]
+                own_goal = None if with_goal is None else with_goal[2]
+            else:
+                found = await get_measure_by_code(session, owner.id, measure)
+            if found is None:
                 return None
             pooled = await contributions(
                 info,
@@ -156,9 +166,11 @@ class AggregateQueries:
                     "recomputed from the total and the other strata)"
                 )
             facts = MeasureFacts.of(found)
-            goal = None
-            if single is not None and await _goal_visible(
-                session, principal, owner, pooled, single
+            goal = own_goal
+            if (
+                single is not None
+                and owner.id != principal.sponsor_id
+                and await _goal_visible(session, principal, owner, pooled, single)
             ):
                 _, goal = await collaborative_goal(session, owner.id, single, facts.measure_id)
             filter = AggregateFilter(
