@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import hashlib
 import json
 import logging
@@ -1130,6 +1131,7 @@ async def ingest_report(
 # --- building reports from stored points -------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=65_536)  # a pure function, and pure-Python base32 is slow
 def report_id(key: ReportKey) -> str:
     """A report's FHIR id: base32 of (team id, measure id, year, month), 56 characters."""
     team_id, measure_id, period = key

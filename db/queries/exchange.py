@@ -32,6 +32,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import BindParameter
 
 from db.enums import DataPointStatus, ImprovementDirection, MeasureType, Scoring
@@ -432,62 +433,101 @@ class ReportPage:
     has_next: bool
 
 
-def _report_conditions(sponsor_id: uuid.UUID, filter: ReportFilter) -> list[Any]:
-    conditions: list[Any] = [DataPoint.sponsor_id == sponsor_id]
+_ReportShape = tuple[bool, ...]
+"""Which filters (and cursor) a report statement applies; built once per shape."""
+
+
+def _report_shape(filter: ReportFilter, after: ReportKey | None) -> _ReportShape:
+    return (
+        filter.team_ids is not None,
+        filter.measure_ids is not None,
+        filter.measure_version is not None,
+        filter.from_period is not None,
+        filter.to_period is not None,
+        filter.key is not None,
+        after is not None,
+    )
+
+
+def _report_parameters(
+    sponsor_id: uuid.UUID, filter: ReportFilter, after: ReportKey | None, limit: int
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"sponsor_id": sponsor_id, "limit": limit + 1}
     if filter.team_ids is not None:
-        conditions.append(DataPoint.team_id.in_(sorted(filter.team_ids)))
+        parameters["team_ids"] = sorted(filter.team_ids)
     if filter.measure_ids is not None:
-        conditions.append(DataPoint.measure_id.in_(sorted(filter.measure_ids)))
+        parameters["measure_ids"] = sorted(filter.measure_ids)
     if filter.measure_version is not None:
-        conditions.append(DataPoint.measure_version == filter.measure_version)
+        parameters["measure_version"] = filter.measure_version
     if filter.from_period is not None:
-        conditions.append(DataPoint.period >= filter.from_period)
+        parameters["from_period"] = filter.from_period
     if filter.to_period is not None:
-        conditions.append(DataPoint.period <= filter.to_period)
-    if filter.key is not None:
-        team_id, measure_id, period = filter.key
+        parameters["to_period"] = filter.to_period
+    for prefix, key in (("key", filter.key), ("after", after)):
+        if key is not None:
+            parameters.update(zip(_key_names(prefix), key, strict=True))
+    return parameters
+
+
+def _key_names(prefix: str) -> tuple[str, str, str]:
+    return (f"{prefix}_team", f"{prefix}_measure", f"{prefix}_period")
+
+
+_KEY_COLUMNS = (DataPoint.team_id, DataPoint.measure_id, DataPoint.period)
+
+
+def _key_parameters(prefix: str) -> Any:
+    """A report key as bound parameters (typed like the key columns), for tuple comparisons."""
+    return tuple_(
+        *(
+            bindparam(name, type_=column.type)
+            for name, column in zip(_key_names(prefix), _KEY_COLUMNS, strict=True)
+        )
+    )
+
+
+def _report_conditions(shape: _ReportShape) -> list[Any]:
+    has_teams, has_measures, has_version, has_from, has_to, has_key, _ = shape
+    conditions: list[Any] = [DataPoint.sponsor_id == bindparam("sponsor_id")]
+    if has_teams:
+        conditions.append(DataPoint.team_id.in_(bindparam("team_ids", expanding=True)))
+    if has_measures:
+        conditions.append(DataPoint.measure_id.in_(bindparam("measure_ids", expanding=True)))
+    if has_version:
+        conditions.append(DataPoint.measure_version == bindparam("measure_version"))
+    if has_from:
+        conditions.append(DataPoint.period >= bindparam("from_period"))
+    if has_to:
+        conditions.append(DataPoint.period <= bindparam("to_period"))
+    if has_key:
+        team, measure, period = _key_names("key")
         conditions += [
-            DataPoint.team_id == team_id,
-            DataPoint.measure_id == measure_id,
-            DataPoint.period == period,
+            DataPoint.team_id == bindparam(team),
+            DataPoint.measure_id == bindparam(measure),
+            DataPoint.period == bindparam(period),
         ]
     return conditions
 
 
-async def report_page(
-    session: AsyncSession,
-    sponsor_id: uuid.UUID,
-    *,
-    filter: ReportFilter,
-    limit: int,
-    after: ReportKey | None = None,
-) -> ReportPage:
-    """Up to ``limit`` reports after ``after`` in (team id, measure id, period) order.
+def _keys_statement(shape: _ReportShape) -> Executable:
+    """The page's report keys (on the unique index of data points)."""
+    keyed = _report_conditions(shape)
+    if shape[6]:
+        keyed.append(tuple_(*_KEY_COLUMNS) > _key_parameters("after"))
+    return (
+        select(*_KEY_COLUMNS)
+        .where(*keyed)
+        .group_by(*_KEY_COLUMNS)
+        .order_by(*_KEY_COLUMNS)
+        .limit(bindparam("limit", type_=Integer))
+    )
 
-    Two statements: the page's report keys (on the unique index of data points), then every
-    point of those keys with team, organization and measure definition.
-    """
-    key_columns = (DataPoint.team_id, DataPoint.measure_id, DataPoint.period)
-    conditions = _report_conditions(sponsor_id, filter)
-    connection = await session.connection()  # column selects: no ORM layer needed
-    keyed = list(conditions)
-    if after is not None:
-        keyed.append(tuple_(*key_columns) > tuple_(*after))
-    keys = [
-        (row[0], row[1], row[2])
-        for row in await connection.execute(
-            select(*key_columns)
-            .where(*keyed)
-            .group_by(*key_columns)
-            .order_by(*key_columns)
-            .limit(limit + 1)
-        )
-    ]
-    has_next = len(keys) > limit
-    keys = keys[:limit]
-    if not keys:
-        return ReportPage(reports=[], has_next=False)
-    query = (
+
+def _points_statement(shape: _ReportShape) -> Executable:
+    """Every point of the keys from ``first_*`` to ``last_*`` with team, organization and
+    measure definition."""
+    sponsor_id: BindParameter[uuid.UUID] = bindparam("sponsor_id")
+    return (
         select(
             DataPoint.team_id,
             Team.code,
@@ -525,14 +565,56 @@ async def report_page(
             ),
         )
         .where(
-            *conditions,
-            tuple_(*key_columns) >= tuple_(*keys[0]),
-            tuple_(*key_columns) <= tuple_(*keys[-1]),
+            *_report_conditions(shape),
+            tuple_(*_KEY_COLUMNS) >= _key_parameters("first"),
+            tuple_(*_KEY_COLUMNS) <= _key_parameters("last"),
         )
-        .order_by(*key_columns, DataPoint.stratum)
+        .order_by(*_KEY_COLUMNS, DataPoint.stratum)
     )
+
+
+_REPORT_STATEMENTS: dict[tuple[str, _ReportShape], Executable] = {}
+"""Report statements built once per (kind, shape): building them cost a search more CPU than
+PostgreSQL spends answering it."""
+
+
+def _report_statement(kind: str, shape: _ReportShape) -> Executable:
+    found = _REPORT_STATEMENTS.get((kind, shape))
+    if found is None:
+        build = _keys_statement if kind == "keys" else _points_statement
+        found = _REPORT_STATEMENTS[(kind, shape)] = build(shape)
+    return found
+
+
+async def report_page(
+    session: AsyncSession,
+    sponsor_id: uuid.UUID,
+    *,
+    filter: ReportFilter,
+    limit: int,
+    after: ReportKey | None = None,
+) -> ReportPage:
+    """Up to ``limit`` reports after ``after`` in (team id, measure id, period) order.
+
+    Two statements: the page's report keys (on the unique index of data points), then every
+    point of those keys with team, organization and measure definition.
+    """
+    shape = _report_shape(filter, after)
+    parameters = _report_parameters(sponsor_id, filter, after, limit)
+    connection = await session.connection()  # column selects: no ORM layer needed
+    keys = [
+        (row[0], row[1], row[2])
+        for row in await connection.execute(_report_statement("keys", shape), parameters)
+    ]
+    has_next = len(keys) > limit
+    keys = keys[:limit]
+    if not keys:
+        return ReportPage(reports=[], has_next=False)
+    parameters.update(zip(_key_names("first"), keys[0], strict=True))
+    parameters.update(zip(_key_names("last"), keys[-1], strict=True))
+    query = _report_statement("points", shape)
     grouped: dict[ReportKey, list[ReportPoint]] = {key: [] for key in keys}
-    for row in await connection.execute(query):
+    for row in await connection.execute(query, parameters):
         values: tuple[Any, ...] = tuple(row)
         point = ReportPoint(*values)
         if point.key in grouped:
