@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import OperationDefinitionNode, StringValueNode, Visitor, visit
+from graphql import DocumentNode, OperationDefinitionNode, StringValueNode, Visitor, visit
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -61,6 +61,31 @@ class _LiteralChecker(Visitor):
         self.problem = self.problem or _problem(node.value)
 
 
+_MAX_REMEMBERED_DOCUMENTS = 1_024
+_REMEMBERED: dict[int, tuple[DocumentNode, frozenset[str], str | None]] = {}
+"""Per parsed document (documents are cached per query text, api/graphql.py): its declared
+variables and the problem of its literals, so a hot query is not walked on every request.
+Keyed by identity; the document is kept with its entry so that its id cannot be reused."""
+
+
+def _document_facts(document: DocumentNode) -> tuple[frozenset[str], str | None]:
+    found = _REMEMBERED.get(id(document))
+    if found is not None and found[0] is document:
+        return found[1], found[2]
+    declared = frozenset(
+        definition.variable.name.value
+        for operation in document.definitions
+        if isinstance(operation, OperationDefinitionNode)
+        for definition in operation.variable_definitions or ()
+    )
+    checker = _LiteralChecker()
+    visit(document, checker)
+    if len(_REMEMBERED) >= _MAX_REMEMBERED_DOCUMENTS:
+        _REMEMBERED.clear()
+    _REMEMBERED[id(document)] = (document, declared, checker.problem)
+    return declared, checker.problem
+
+
 class RejectNulBytes(SchemaExtension):
     """Fails a query with VALIDATION when a text input holds a NUL byte or is over-long."""
 
@@ -70,20 +95,14 @@ class RejectNulBytes(SchemaExtension):
             yield
             return
         document = context.graphql_document
-        declared = {
-            definition.variable.name.value
-            for operation in (document.definitions if document is not None else ())
-            if isinstance(operation, OperationDefinitionNode)
-            for definition in operation.variable_definitions or ()
-        }
+        declared, literal_problem = (
+            _document_facts(document) if document is not None else (frozenset(), None)
+        )
         # Only declared variables reach resolvers; the others are ignored by GraphQL.
         used = {k: v for k, v in (context.variables or {}).items() if k in declared}
         problem = _text_problem(used)
         if problem:
             raise PublicError(problem, "VALIDATION")
-        if document is not None:
-            checker = _LiteralChecker()
-            visit(document, checker)
-            if checker.problem:
-                raise PublicError(checker.problem, "VALIDATION")
+        if literal_problem:
+            raise PublicError(literal_problem, "VALIDATION")
         yield
