@@ -3,7 +3,7 @@ and a crowd of duplicate deliveries of one batch.
 
 * A batch whose connection is terminated (``pg_terminate_backend``) while it is inside its
   transaction writes nothing; the client gets 503 with ``Retry-After`` and
-  ``SERVICE_UNAVAILABLE`` (not a masked 500); the next request succeeds (the pool pre-pings the
+  ``SERVICE_UNAVAILABLE`` (not a masked 500); the next request succeeds (the pool pings the
   connections, which were killed too); the retry with the same idempotency key writes the batch
   once, and a replay after it writes nothing.
 * :data:`DUPLICATES` concurrent deliveries of the same batch with the same idempotency key write
@@ -74,7 +74,7 @@ async def test_a_batch_whose_connection_is_killed_writes_nothing_and_its_retry_w
         "keys": 0,
     }
     assert killed_idle >= 1  # the pool's idle connections died too
-    # The next request succeeds: the pool pre-pings and replaces dead connections.
+    # The next request succeeds: the pool pings on checkout and replaces dead connections.
     assert (await pg_tenant.gql("{ viewer { clientId } }"))["data"]["viewer"]["clientId"]
     retried = await _submit(pg_http, token, rows, "batch-1")
     assert retried.status_code == 200
