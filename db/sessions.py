@@ -57,13 +57,15 @@ def _ping_on_checkout(
 
     SQLAlchemy's ``pool_pre_ping`` does the same, but on asyncpg it wraps its ping in BEGIN …
     ROLLBACK: three round trips per checkout, a tenth of a small request's time. A simple
-    query is one. Raising ``DisconnectionError`` makes the pool reconnect this entry and
-    check out again.
+    query is one. Raising ``InvalidatePoolError`` (a ``DisconnectionError``) makes the pool
+    reconnect this entry and check out again.
     """
     try:
         dbapi_connection.run_async(lambda driver: driver.execute("SELECT 1"))
     except Exception as error:  # whatever the driver raises for a dead connection
-        raise exc.DisconnectionError(f"the pooled connection is closed: {error}") from error
+        # As the pre-ping does: one dead connection means the server may have restarted, so
+        # every connection checked in before now is replaced when next checked out.
+        raise exc.InvalidatePoolError(f"the pooled connection is closed: {error}") from error
 
 
 def read_only(engine: AsyncEngine) -> AsyncEngine:

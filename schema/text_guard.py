@@ -13,6 +13,7 @@ database a megabyte ``LIKE`` pattern (SQLite refuses patterns over 50,000 bytes)
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,15 +63,17 @@ class _LiteralChecker(Visitor):
 
 
 _MAX_REMEMBERED_DOCUMENTS = 1_024
-_REMEMBERED: dict[int, tuple[DocumentNode, frozenset[str], str | None]] = {}
+_REMEMBERED: dict[int, tuple[weakref.ref[DocumentNode], frozenset[str], str | None]] = {}
 """Per parsed document (documents are cached per query text, api/graphql.py): its declared
 variables and the problem of its literals, so a hot query is not walked on every request.
-Keyed by identity; the document is kept with its entry so that its id cannot be reused."""
+Keyed by identity and holding the document only weakly: an entry leaves with its document (a
+document too big for the document cache is parsed anew per request and must not be pinned)."""
 
 
 def _document_facts(document: DocumentNode) -> tuple[frozenset[str], str | None]:
-    found = _REMEMBERED.get(id(document))
-    if found is not None and found[0] is document:
+    key = id(document)
+    found = _REMEMBERED.get(key)
+    if found is not None and found[0]() is document:
         return found[1], found[2]
     declared = frozenset(
         definition.variable.name.value
@@ -82,7 +85,13 @@ def _document_facts(document: DocumentNode) -> tuple[frozenset[str], str | None]
     visit(document, checker)
     if len(_REMEMBERED) >= _MAX_REMEMBERED_DOCUMENTS:
         _REMEMBERED.clear()
-    _REMEMBERED[id(document)] = (document, declared, checker.problem)
+
+    def forget(_: object) -> None:
+        entry = _REMEMBERED.get(key)
+        if entry is not None and entry[0]() is None:
+            del _REMEMBERED[key]
+
+    _REMEMBERED[key] = (weakref.ref(document, forget), declared, checker.problem)
     return declared, checker.problem
 
 
