@@ -60,6 +60,7 @@ from db.models import (
     MeasureVersion,
     Team,
 )
+from db.queries.measures import named_set_entries
 
 ALL_PATIENTS = ""
 """The stratum of "all patients"."""
@@ -477,20 +478,8 @@ def _team_values_statement(points: Any, dialect: str) -> Select[Any]:
     ).order_by(points.c.collaborative_id, points.c.measure_id, points.c.team_id, points.c.period)
 
 
-_GOAL: Select[Any] = (
-    select(CollaborativeMeasure.goal)
-    .join(
-        Collaborative,
-        and_(
-            Collaborative.sponsor_id == CollaborativeMeasure.sponsor_id,
-            Collaborative.id == CollaborativeMeasure.collaborative_id,
-        ),
-    )
-    .where(
-        CollaborativeMeasure.sponsor_id == bindparam("sponsor_id"),
-        CollaborativeMeasure.measure_id == bindparam("measure_id"),
-        Collaborative.code == bindparam("code"),
-    )
+_GOAL: Select[Any] = named_set_entries(CollaborativeMeasure.goal).where(
+    CollaborativeMeasure.measure_id == bindparam("measure_id")
 )
 """:func:`collaborative_goal`'s statement, built once."""
 
@@ -499,7 +488,11 @@ async def collaborative_goal(
     session: AsyncSession, sponsor_id: uuid.UUID, collaborative_code: str, measure_id: uuid.UUID
 ) -> tuple[bool, float | None]:
     """Whether the measure is in the collaborative's set, and its goal line (displayed unit)."""
-    parameters = {"sponsor_id": sponsor_id, "measure_id": measure_id, "code": collaborative_code}
+    parameters = {
+        "sponsor_id": sponsor_id,
+        "measure_id": measure_id,
+        "collaborative": collaborative_code,
+    }
     found = await statement_rows(session, _GOAL, parameters)
     row = found[0] if found else None
     if row is None:

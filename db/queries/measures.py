@@ -245,9 +245,11 @@ async def get_measure_by_code(
     return VersionedMeasure(measure=row[0], definition=row[1])
 
 
-def _measure_with_goal_statement() -> Select[Measure, MeasureVersion, float | None, bool]:
-    in_set = (
-        select(CollaborativeMeasure.measure_id, CollaborativeMeasure.goal)
+def named_set_entries(*columns: Any) -> Select[Any]:
+    """``columns`` of the measure-set entries of the sponsor's collaborative named by code
+    (bound parameters ``sponsor_id`` and ``collaborative``)."""
+    return (
+        select(*columns)
         .join(
             Collaborative,
             and_(
@@ -259,7 +261,12 @@ def _measure_with_goal_statement() -> Select[Measure, MeasureVersion, float | No
             CollaborativeMeasure.sponsor_id == bindparam("sponsor_id"),
             Collaborative.code == bindparam("collaborative"),
         )
-        .subquery("in_set")
+    )
+
+
+def _measure_with_goal_statement() -> Select[Measure, MeasureVersion, float | None, bool]:
+    in_set = named_set_entries(CollaborativeMeasure.measure_id, CollaborativeMeasure.goal).subquery(
+        "in_set"
     )
     found = _measure_by_code_statement(False)
     return found.add_columns(in_set.c.goal, in_set.c.measure_id.is_not(None)).outerjoin(
