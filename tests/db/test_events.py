@@ -27,7 +27,6 @@ from db.events import (
     encode_event,
     publish,
 )
-from db.sessions import create_engine, create_sessionmaker
 from tests.live import wait_for
 
 
@@ -95,15 +94,6 @@ def test_thousands_of_collaboratives_concern_every_subscriber_of_the_sponsor() -
 @pytest.mark.parametrize("payload", ["", "{", "[]", '{"v": 2}', '{"v": 1, "t": "x"}', '{"v":1}'])
 def test_malformed_envelopes_are_ignored(payload: str) -> None:
     assert decode_event(payload) is None
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(database_url, pool_size=2)
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture
