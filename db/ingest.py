@@ -17,11 +17,12 @@ order:
    current definitions, measure-set memberships, period locks, existing points, tombstones) —
    never one per row. Every rejected row gets conflicts ``{index, code, field, message}``.
 3. **Writes**, only when not a dry run: on PostgreSQL one statement, ``INSERT … SELECT FROM
-   unnest(…) ON CONFLICT DO UPDATE`` for every created or changed point with the history rows
-   of the same batch inserted by the same statement (SQLite: one executemany of the same upsert,
-   then the history); unchanged rows (same numerator, denominator, value and annotation) are not
-   written. Updates, deletions and restorations add ``data_point_history`` rows (before/after).
-   The receipt and one ``audit_events`` row record the call.
+   unnest(…) ON CONFLICT DO UPDATE`` for every created or changed point, with the call's change
+   set (the history: every point written, its values before and after, one row per call)
+   inserted by the same statement (SQLite: one executemany of the same upsert, then the change
+   set); unchanged rows (same numerator, denominator, value and annotation) are not written.
+   Deletions record their change set too. The receipt and one ``audit_events`` row record the
+   call.
 
 On PostgreSQL the batch statements go to the session's asyncpg connection directly (same
 transaction): they bind whole arrays and read thousands of rows, which SQLAlchemy would process
@@ -64,7 +65,7 @@ from db.events import MAX_NOTIFY_BYTES, ChangeKind, DataChange, MeasureDataEvent
 from db.models import (
     CollaborativeMeasure,
     DataPoint,
-    DataPointHistory,
+    DataPointChangeSet,
     DataPointTombstone,
     IdempotencyKey,
     Measure,
@@ -76,6 +77,7 @@ from db.models import (
 from db.models.exchange import IDEMPOTENCY_KEY_LENGTH
 from db.queries.audit import Actor, record_event
 from db.queries.data import Operation, Receipt, ReceiptStatus, RowConflict
+from db.queries.history import CREATE, DELETE, RESTORE, UPDATE, Values, change_set_document
 
 T = TypeVar("T")
 
@@ -363,15 +365,16 @@ class _Existing(NamedTuple):
     annotation: str
     status: DataPointStatus
 
-    def values(self) -> dict[str, Any]:
-        return {
-            "measure_version": self.measure_version,
-            "numerator": self.numerator,
-            "denominator": self.denominator,
-            "value": self.value,
-            "annotation": self.annotation,
-            "status": self.status.value,
-        }
+    def values(self) -> Values:
+        """The stored values, as a change set's ``before`` holds them."""
+        return (
+            self.measure_version,
+            self.numerator,
+            self.denominator,
+            self.value,
+            self.annotation,
+            self.status.value,
+        )
 
 
 _STATUSES: dict[str, DataPointStatus] = {status.value: status for status in DataPointStatus}
@@ -1423,22 +1426,22 @@ async def _announce(
     )
 
 
-def _after(checked: _Checked) -> dict[str, Any]:
+def _after(checked: _Checked) -> Values:
     assert checked.measure is not None
-    return {
-        "measure_version": checked.measure.version,
-        "numerator": checked.numerator,
-        "denominator": checked.denominator,
-        "value": checked.value,
-        "annotation": checked.annotation,
-        "status": DataPointStatus.SUBMITTED.value,
-    }
+    return (
+        checked.measure.version,
+        checked.numerator,
+        checked.denominator,
+        checked.value,
+        checked.annotation,
+        DataPointStatus.SUBMITTED.value,
+    )
 
 
 async def _write_points(
     session: AsyncSession, call: _Call, writes: Sequence[tuple[_Checked, _Existing | None]]
 ) -> None:
-    """Upsert created and changed points, take back tombstones, record history."""
+    """Upsert created and changed points, take back tombstones, record the change set."""
     sponsor_id = call.actor.sponsor_id
     created_keys = [checked.key for checked, point in writes if point is None]
     restored = await _tombstones(session, sponsor_id, created_keys)
@@ -1446,11 +1449,24 @@ async def _write_points(
         point.id if point is not None else restored.get(checked.key) or uuid.uuid4()
         for checked, point in writes
     ]
+    actions = [
+        UPDATE if point is not None else RESTORE if checked.key in restored else CREATE
+        for checked, point in writes
+    ]
     if _is_postgres(session):
-        await _upsert_postgres(session, call, writes, ids, restored)
+        await _upsert_postgres(session, call, writes, ids, actions)
     else:
         await _upsert_sqlite(session, call, writes, ids)
-        await _history_sqlite(session, call, writes, ids, restored)
+        await _record_change_set(
+            session,
+            call,
+            [
+                (point_id, *checked.key, action)
+                for (checked, _), point_id, action in zip(writes, ids, actions, strict=True)
+            ],
+            [None if point is None else point.values() for _, point in writes],
+            [_after(checked) for checked, _ in writes],
+        )
     if restored:
         for chunk in _chunks(sorted(restored.values())):
             await session.execute(
@@ -1463,54 +1479,40 @@ async def _write_points(
             )
 
 
-async def _history_sqlite(
+async def _record_change_set(
     session: AsyncSession,
     call: _Call,
-    writes: Sequence[tuple[_Checked, _Existing | None]],
-    ids: Sequence[uuid.UUID],
-    restored: dict[Key, uuid.UUID],
+    keys: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, str, str]],
+    before: Sequence[Values | None],
+    after: Sequence[Values | None] | None,
 ) -> None:
-    """History rows of updates and restorations (PostgreSQL writes them in the upsert)."""
-    history = [
-        {
-            "sponsor_id": call.actor.sponsor_id,
-            "id": uuid.uuid4(),
-            "data_point_id": point_id,
-            "team_id": checked.key[0],
-            "measure_id": checked.key[1],
-            "period": checked.key[2],
-            "stratum": checked.key[3],
-            "action": "UPDATE" if point is not None else "RESTORE",
-            "before": point.values() if point is not None else None,
-            "after": _after(checked),
-            "client_id": call.actor.client_id,
-            "receipt_id": call.receipt_id,
-            "at": call.now,
-        }
-        for (checked, point), point_id in zip(writes, ids, strict=True)
-        if point is not None or checked.key in restored
-    ]
-    if history:
-        await session.execute(insert(_table(DataPointHistory)), history)
+    """The call's change set, built here (PostgreSQL's upsert writes its own in SQL)."""
+    await session.execute(
+        insert(_table(DataPointChangeSet)),
+        [
+            {
+                "sponsor_id": call.actor.sponsor_id,
+                "id": call.receipt_id,
+                "client_id": call.actor.client_id,
+                "at": call.now,
+                "changes": change_set_document(keys, before, after),
+            }
+        ],
+    )
 
 
 _UPSERT_POSTGRES = """
 WITH r AS (
     SELECT u.id, u.team_id, u.measure_id, u.measure_version, u.period,
            coalesce(u.stratum, '') AS stratum, u.numerator, u.denominator, u.value,
-           coalesce(u.annotation, '') AS annotation, u.n
+           coalesce(u.annotation, '') AS annotation
     FROM unnest(
         CAST($7 AS uuid[]), CAST($8 AS uuid[]), CAST($9 AS uuid[]),
         CAST($10 AS integer[]), CAST($11 AS varchar[]), CAST($12 AS varchar[]),
         CAST($13 AS bigint[]), CAST($14 AS bigint[]),
         CAST($15 AS double precision[]), CAST($16 AS text[]))
-    WITH ORDINALITY
     AS u(id, team_id, measure_id, measure_version, period, stratum, numerator, denominator,
-         value, annotation, n)
-), old AS (
-    SELECT p.id, p.measure_version, p.numerator, p.denominator, p.value, p.annotation, p.status
-    FROM data_points AS p
-    WHERE p.sponsor_id = $1 AND p.id = ANY(CAST($7 AS uuid[]))
+         value, annotation)
 ), upserted AS (
     INSERT INTO data_points (
         sponsor_id, id, team_id, measure_id, measure_version, period, stratum, numerator,
@@ -1533,35 +1535,42 @@ WITH r AS (
         receipt_id = excluded.receipt_id,
         updated_at = excluded.updated_at,
         updated_by = excluded.updated_by
+), filled AS (
+    SELECT array_fill(CAST('' AS varchar), ARRAY[cardinality(CAST($7 AS uuid[]))]) AS blank
 )
-INSERT INTO data_point_history (
-    sponsor_id, id, data_point_id, team_id, measure_id, period, stratum, action, before, after,
-    client_id, receipt_id, at)
-SELECT CAST($1 AS uuid),
-       CAST(overlay(CAST($4 AS text) placing lpad(to_hex(r.n), 12, '0') from 25 for 12) AS uuid),
-       r.id, r.team_id, r.measure_id, r.period, r.stratum,
-       CASE WHEN old.id IS NULL THEN 'RESTORE' ELSE 'UPDATE' END,
-       CASE WHEN old.id IS NOT NULL THEN json_build_object(
-           'measure_version', old.measure_version, 'numerator', old.numerator,
-           'denominator', old.denominator, 'value', old.value,
-           'annotation', old.annotation, 'status', old.status) END,
+INSERT INTO data_point_change_sets (sponsor_id, id, client_id, at, changes)
+SELECT CAST($1 AS uuid), CAST($4 AS uuid), CAST($6 AS varchar), CAST($5 AS timestamptz),
        json_build_object(
-           'measure_version', r.measure_version, 'numerator', r.numerator,
-           'denominator', r.denominator, 'value', r.value, 'annotation', r.annotation,
-           'status', CAST($2 AS varchar)),
-       CAST($6 AS varchar), CAST($4 AS uuid), CAST($5 AS timestamptz)
-FROM r
-LEFT JOIN old ON old.id = r.id
-WHERE old.id IS NOT NULL OR r.id = ANY(CAST($17 AS uuid[]))
+           'data_point_id', CAST($7 AS uuid[]),
+           'team_id', CAST($8 AS uuid[]),
+           'measure_id', CAST($9 AS uuid[]),
+           'period', CAST($11 AS varchar[]),
+           'stratum', CASE WHEN cardinality(CAST($12 AS varchar[])) = 0 THEN filled.blank
+                           ELSE CAST($12 AS varchar[]) END,
+           'action', CAST($17 AS varchar[]),
+           'before', json_build_object(
+               'measure_version', CAST($18 AS integer[]),
+               'numerator', CAST($19 AS bigint[]),
+               'denominator', CAST($20 AS bigint[]),
+               'value', CAST($21 AS double precision[]),
+               'annotation', CAST($22 AS text[]),
+               'status', CAST($23 AS varchar[])),
+           'after', json_build_object(
+               'measure_version', CAST($10 AS integer[]),
+               'numerator', CAST($13 AS bigint[]),
+               'denominator', CAST($14 AS bigint[]),
+               'value', CAST($15 AS double precision[]),
+               'annotation', CASE WHEN cardinality(CAST($16 AS text[])) = 0 THEN filled.blank
+                                  ELSE CAST($16 AS text[]) END,
+               'status', array_fill(CAST($2 AS varchar), ARRAY[cardinality(CAST($7 AS uuid[]))])))
+FROM filled
 """
 """One statement for a whole batch: the rows travel once, as arrays, and feed both the upsert
-and the history. The values before come from the same snapshot the upsert starts from (every
-CTE sees the table as it was when the statement began; the team locks keep it as the checks read
-it): an UPDATE for every row whose id is a stored point, a RESTORE for the ids taken back from
-tombstones (``$17``), nothing for plain creations. A data-modifying CTE always runs to
-completion, read or not. A history row's id is the receipt id with the row's position in its
-last 48 bits: a batch's history rows are neighbours in the primary key instead of 1,000
-random insertions into it (an eighth less PostgreSQL CPU per batch)."""
+and the change set (the call's history row, :class:`db.models.DataPointChangeSet`), whose
+columns are those very arrays turned into JSON, plus the actions (``$17``) and the values before
+(``$18``-``$23``, nulls for created and restored points) that the checks already read. A
+data-modifying CTE always runs to completion, read or not. All-'' strata and annotations travel
+as empty arrays (read as '' from unnest's nulls) and are spelled out in the change set."""
 
 
 async def _upsert_postgres(
@@ -1569,9 +1578,9 @@ async def _upsert_postgres(
     call: _Call,
     writes: Sequence[tuple[_Checked, _Existing | None]],
     ids: Sequence[uuid.UUID],
-    restored: dict[Key, uuid.UUID],
+    actions: Sequence[str],
 ) -> None:
-    """Upsert and history in one statement; the arrays are unnested server-side."""
+    """Upsert and change set in one statement; the arrays are unnested server-side."""
     n = len(writes)
     team_ids: list[uuid.UUID] = [None] * n  # type: ignore[list-item]
     measure_ids: list[uuid.UUID] = [None] * n  # type: ignore[list-item]
@@ -1582,7 +1591,13 @@ async def _upsert_postgres(
     denominators: list[int | None] = [None] * n
     vals: list[float | None] = [None] * n
     annotations: list[str] = [""] * n
-    for position, (checked, _) in enumerate(writes):
+    before_versions: list[int | None] = [None] * n
+    before_numerators: list[int | None] = [None] * n
+    before_denominators: list[int | None] = [None] * n
+    before_values: list[float | None] = [None] * n
+    before_annotations: list[str | None] = [None] * n
+    before_statuses: list[str | None] = [None] * n
+    for position, (checked, point) in enumerate(writes):
         key = checked.key
         team_ids[position], measure_ids[position] = key[0], key[1]
         periods[position], strata[position] = key[2], key[3]
@@ -1592,6 +1607,13 @@ async def _upsert_postgres(
         denominators[position] = checked.denominator
         vals[position] = checked.value
         annotations[position] = checked.annotation
+        if point is not None:
+            before_versions[position] = point.measure_version
+            before_numerators[position] = point.numerator
+            before_denominators[position] = point.denominator
+            before_values[position] = point.value
+            before_annotations[position] = point.annotation
+            before_statuses[position] = point.status.value
     driver = await _driver(session)
     await driver.execute(
         _UPSERT_POSTGRES,
@@ -1611,7 +1633,13 @@ async def _upsert_postgres(
         denominators,
         vals,
         annotations if any(annotations) else [],  # all '': read as '' from unnest's nulls
-        list(restored.values()),
+        list(actions),
+        before_versions,
+        before_numerators,
+        before_denominators,
+        before_values,
+        before_annotations,
+        before_statuses,
     )
 
 
@@ -1737,24 +1765,10 @@ async def _write_deletions(
             for checked, point in doomed
         ],
     )
-    await session.execute(
-        insert(_table(DataPointHistory)),
-        [
-            {
-                "sponsor_id": sponsor_id,
-                "id": uuid.uuid4(),
-                "data_point_id": point.id,
-                "team_id": checked.key[0],
-                "measure_id": checked.key[1],
-                "period": checked.key[2],
-                "stratum": checked.key[3],
-                "action": "DELETE",
-                "before": point.values(),
-                "after": None,
-                "client_id": client_id,
-                "receipt_id": call.receipt_id,
-                "at": call.now,
-            }
-            for checked, point in doomed
-        ],
+    await _record_change_set(
+        session,
+        call,
+        [(point.id, *checked.key, DELETE) for checked, point in doomed],
+        [point.values() for _, point in doomed],
+        None,
     )

@@ -45,7 +45,7 @@ class LiveEvents:
 
         async def load() -> tuple[DataChange, ...]:
             async with self._sessionmaker() as session:
-                return await load_changes(session, event.sponsor_id, event.receipt_id, event.at)
+                return await load_changes(session, event.sponsor_id, event.receipt_id)
 
         return await self._once("changes", event.receipt_id, load)
 

@@ -20,7 +20,7 @@ from db.models.content import (
 )
 from db.models.data import DataPoint
 from db.models.exchange import (
-    DataPointHistory,
+    DataPointChangeSet,
     DataPointTombstone,
     IdempotencyKey,
     MeasureDataReceipt,
@@ -55,7 +55,7 @@ __all__ = [
     "Collaborative",
     "CollaborativeMeasure",
     "DataPoint",
-    "DataPointHistory",
+    "DataPointChangeSet",
     "DataPointTombstone",
     "IdempotencyKey",
     "Instrument",

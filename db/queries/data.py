@@ -47,7 +47,6 @@ from db.errors import InvalidInput, NotFound
 from db.models import (
     Collaborative,
     DataPoint,
-    DataPointHistory,
     DataPointTombstone,
     MeasureDataReceipt,
     PeriodLock,
@@ -525,22 +524,6 @@ def _exported(row: Any) -> ExportedPoint:
         updated_by=updated_by,
         receipt_id=receipt_id,
     )
-
-
-async def history_by_data_point(
-    session: AsyncSession, sponsor_id: uuid.UUID, data_point_id: uuid.UUID
-) -> Sequence[DataPointHistory]:
-    """Every recorded change of one point, oldest first."""
-    return (
-        await session.scalars(
-            select(DataPointHistory)
-            .where(
-                DataPointHistory.sponsor_id == sponsor_id,
-                DataPointHistory.data_point_id == data_point_id,
-            )
-            .order_by(DataPointHistory.at, DataPointHistory.id)
-        )
-    ).all()
 
 
 # --- period locks ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ receipt made appear.
 :func:`detect_signals` compares each affected series (team x measure, all patients) before and
 after the receipt: the "after" series is read from ``data_points``; the "before" series is the
 same with the receipt's changes undone (created points removed, updated and deleted ones back to
-the values ``data_point_history`` kept). Both are laid out as gapless months (as the GraphQL
+the values the receipt's change set kept). Both are laid out as gapless months (as the GraphQL
 charts draw them) and charted with the default rules — an Anhøj run
 chart and the scoring's Shewhart chart (P, U, C or I) with Anhøj rules, as qicharts2 does — and a
 signal of the "after" chart is *new* when no signal of the same chart, rule and side covered any
@@ -20,7 +20,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -31,7 +30,8 @@ from analytics.control import control_chart
 from analytics.periods import month_range
 from analytics.runs import run_chart
 from db.events import ChangeKind, DataChange
-from db.models import DataPoint, DataPointHistory, Measure, MeasureVersion, Team
+from db.models import Measure, MeasureVersion, Team
+from db.queries.history import CREATE, DELETE, RESTORE, UPDATE, read_change_set
 from db.queries.series import ALL_PATIENTS, SeriesKey, series_by_keys
 
 DEFAULT_RULES = "ANHOEJ"
@@ -46,44 +46,22 @@ class SignalChart(enum.StrEnum):
 
 
 _HISTORY_KINDS = {
-    "UPDATE": ChangeKind.UPDATED,
-    "RESTORE": ChangeKind.CREATED,
-    "DELETE": ChangeKind.DELETED,
+    CREATE: ChangeKind.CREATED,
+    UPDATE: ChangeKind.UPDATED,
+    RESTORE: ChangeKind.CREATED,
+    DELETE: ChangeKind.DELETED,
 }
 
 
 async def load_changes(
-    session: AsyncSession, sponsor_id: uuid.UUID, receipt_id: uuid.UUID, at: datetime
+    session: AsyncSession, sponsor_id: uuid.UUID, receipt_id: uuid.UUID
 ) -> tuple[DataChange, ...]:
-    """The points a receipt changed (``at`` is its time, which its points carry as
-    ``updated_at``): history rows for updates, deletions and restorations, and the receipt's
-    points without history for creations. A point overwritten by a later receipt since then
-    belongs to that receipt and is not listed."""
-    history = await session.execute(
-        select(
-            DataPointHistory.team_id,
-            DataPointHistory.measure_id,
-            DataPointHistory.period,
-            DataPointHistory.stratum,
-            DataPointHistory.action,
-        ).where(
-            DataPointHistory.sponsor_id == sponsor_id, DataPointHistory.receipt_id == receipt_id
-        )
-    )
-    found: dict[tuple[uuid.UUID, uuid.UUID, str, str], ChangeKind] = {}
-    for team_id, measure_id, period, stratum, action in history:
-        kind = _HISTORY_KINDS.get(action)
-        if kind is not None:
-            found[(team_id, measure_id, period, stratum)] = kind
-    points = await session.execute(
-        select(DataPoint.team_id, DataPoint.measure_id, DataPoint.period, DataPoint.stratum).where(
-            DataPoint.sponsor_id == sponsor_id,
-            DataPoint.updated_at == at,
-            DataPoint.receipt_id == receipt_id,
-        )
-    )
-    for team_id, measure_id, period, stratum in points:
-        found.setdefault((team_id, measure_id, period, stratum), ChangeKind.CREATED)
+    """The points a receipt changed, from its change set (created, updated, restored and
+    deleted points)."""
+    found: dict[tuple[uuid.UUID, uuid.UUID, str, str], ChangeKind] = {
+        (entry.team_id, entry.measure_id, entry.period, entry.stratum): _HISTORY_KINDS[entry.action]
+        for entry in await read_change_set(session, sponsor_id, receipt_id)
+    }
     if not found:
         return ()
     team_ids = {key[0] for key in found}
@@ -269,22 +247,11 @@ async def detect_signals(
         SeriesKey(team_id=pair[0], measure_code=touched[pair][0].measure_code) for pair in pairs
     ]
     series_lists = await series_by_keys(session, sponsor_id, keys)
-    history: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {}
-    rows = await session.execute(
-        select(
-            DataPointHistory.team_id,
-            DataPointHistory.measure_id,
-            DataPointHistory.period,
-            DataPointHistory.before,
-        ).where(
-            DataPointHistory.sponsor_id == sponsor_id,
-            DataPointHistory.receipt_id == receipt_id,
-            DataPointHistory.stratum == ALL_PATIENTS,
-        )
-    )
-    for team_id, measure_id, period, before in rows:
-        if before is not None:
-            history[(team_id, measure_id, period)] = before
+    history: dict[tuple[uuid.UUID, uuid.UUID, str], dict[str, Any]] = {
+        (entry.team_id, entry.measure_id, entry.period): entry.before
+        for entry in await read_change_set(session, sponsor_id, receipt_id)
+        if entry.stratum == ALL_PATIENTS and entry.before is not None
+    }
     detected: list[DetectedSignal] = []
     for pair, series_list in zip(pairs, series_lists, strict=True):
         definition = definitions[pair[1]]

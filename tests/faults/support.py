@@ -24,7 +24,7 @@ from api.state import AppState
 from db.ingest import _lock_key
 from db.models import (
     DataPoint,
-    DataPointHistory,
+    DataPointChangeSet,
     IdempotencyKey,
     MeasureDataReceipt,
     Team,
@@ -72,14 +72,14 @@ async def team_id(app: Starlette, tenant: Tenant, code: str) -> uuid.UUID:
 
 
 async def counts(app: Starlette, tenant: Tenant, key: str | None = None) -> dict[str, int]:
-    """Data points, history rows, receipts (of ``key`` when given) and idempotency keys."""
+    """Data points, change sets (history), receipts (of ``key`` when given) and idempotency keys."""
     state: AppState = app.state.collabx
     sponsor = tenant.sponsor_id
     result: dict[str, int] = {}
     async with state.sessionmaker() as session:
         for name, model in (
             ("points", DataPoint),
-            ("history", DataPointHistory),
+            ("history", DataPointChangeSet),
             ("receipts", MeasureDataReceipt),
             ("keys", IdempotencyKey),
         ):

@@ -4,8 +4,8 @@ CollabX chose last-writer-wins over optimistic ``expectedVersion`` checks: EHR i
 resubmit whole months from their source systems, which are the truth; refusing a resubmission
 because someone else wrote in between would only make them retry the same values. Instead
 concurrent writers of a team are serialized (PostgreSQL advisory lock per team, SQLite's write
-lock) and every change leaves a ``data_point_history`` row with the values before and after, the
-client and the receipt. So the history of a point is one unbroken chain: each write's "before"
+lock) and every write is recorded in its call's change set with the values before and after,
+the client and the receipt. So the history of a point is one unbroken chain: each write's "before"
 is the previous write's "after", and the last "after" is what is stored. Both backends.
 """
 
@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from starlette.applications import Starlette
 
 from api.state import AppState
-from db.models import AuditEvent, DataPoint, DataPointHistory, MeasureDataReceipt
+from db.models import AuditEvent, DataPoint, DataPointChangeSet, MeasureDataReceipt
+from db.queries.history import entries_of
 from tests.factories import Tenant
 from tests.faults.support import SUBMIT
 from tests.programs import build_program
@@ -58,11 +59,11 @@ async def test_concurrent_updates_of_one_point_are_last_writer_wins_and_audited(
         point = (
             await session.scalars(select(DataPoint).where(DataPoint.sponsor_id == sponsor))
         ).one()
-        history = list(
+        change_sets = (
             await session.scalars(
-                select(DataPointHistory).where(DataPointHistory.sponsor_id == sponsor)
+                select(DataPointChangeSet).where(DataPointChangeSet.sponsor_id == sponsor)
             )
-        )
+        ).all()
         stored_receipts = await session.scalar(
             select(func.count())
             .select_from(MeasureDataReceipt)
@@ -74,11 +75,20 @@ async def test_concurrent_updates_of_one_point_are_last_writer_wins_and_audited(
             .where(AuditEvent.sponsor_id == sponsor, AuditEvent.action == "measure_data.submit")
         )
     assert stored_receipts == WRITERS and audited == WRITERS
-    # One history row per update, each naming its writer's receipt.
+    # One change set per writer, naming its receipt: one creation, then one update each.
+    assert {change_set.id for change_set in change_sets} == {
+        uuid.UUID(r["receiptId"]) for r in receipts
+    }
+    updating = {uuid.UUID(r["receiptId"]) for r in receipts if r["updated"] == 1}
+    written = [
+        (change_set.id, entry)
+        for change_set in change_sets
+        if change_set.id in updating
+        for entry in entries_of(change_set.changes)
+    ]
+    history = [entry for _, entry in written]
     assert len(history) == WRITERS - 1
     assert all(row.action == "UPDATE" and row.data_point_id == point.id for row in history)
-    updating = {uuid.UUID(r["receiptId"]) for r in receipts if r["updated"] == 1}
-    assert {row.receipt_id for row in history} == updating
     # The chain: created value -> ... -> stored value, through every writer exactly once.
     assert all(row.before is not None and row.after is not None for row in history)
     steps = {row.before["numerator"]: row.after["numerator"] for row in history}  # type: ignore[index]
@@ -90,5 +100,9 @@ async def test_concurrent_updates_of_one_point_are_last_writer_wins_and_audited(
     assert sorted(chain) == numerators
     assert chain[-1] == point.numerator  # the last writer won
     assert point.annotation == f"writer {point.numerator}"
-    last = next(row for row in history if row.after["numerator"] == point.numerator)  # type: ignore[index]
-    assert last.receipt_id == point.receipt_id  # stored by the writer that wrote last
+    last = next(
+        receipt_id
+        for receipt_id, row in written
+        if row.after is not None and row.after["numerator"] == point.numerator
+    )
+    assert last == point.receipt_id  # stored by the writer that wrote last

@@ -15,12 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import select
 from starlette.applications import Starlette
 
 from api.app import create_app
 from db.enums import ClientKind
-from db.models import DataPointHistory
 from tests.conftest import make_settings
 from tests.factories import Tenant, TenantFactory
 from tests.schema.test_measure_data import (
@@ -35,11 +33,11 @@ from tests.schema.test_measure_data import (
     counts,
     delete,
     error_codes,
+    history,
     key,
     next_month,
     row,
     series,
-    sessionmaker,
     setup_program,
     submit,
 )
@@ -397,8 +395,9 @@ async def test_ten_thousand_rows_as_columns(app: Starlette, tenant: Tenant) -> N
     cols["annotation"] = ["month end"] * len(keys)
     again = await submit_columns(tenant, cols, idempotencyKey="ten-thousand")
     assert (again["status"], again["updated"], again["unchanged"]) == ("COMPLETED", 10_000, 0)
-    after = await counts(app, tenant)
-    assert (after["data_points"], after["data_point_history"]) == (10_000, 10_000)
+    assert (await counts(app, tenant))["data_points"] == 10_000
+    updates = [e for s, e in await history(app, tenant) if str(s.id) == again["receiptId"]]
+    assert len(updates) == 10_000 and {e.action for e in updates} == {"UPDATE"}
     points = [p for p in await series(tenant) if p["numerator"] is not None]  # all patients
     expected = [period for period, measure, stratum in keys if measure == "control" and not stratum]
     assert [p["period"] for p in points] == expected
@@ -421,7 +420,11 @@ async def test_a_thousand_rows_as_columns(app: Starlette, tenant: Tenant) -> Non
         tenant, columns([r | {"numerator": r["numerator"] - 1} for r in rows])
     )
     assert (again["status"], again["updated"]) == ("COMPLETED", 1000)
-    assert (await counts(app, tenant))["data_point_history"] == 1000
+    recorded = [e for s, e in await history(app, tenant) if str(s.id) == again["receiptId"]]
+    assert len(recorded) == 1000 and {e.action for e in recorded} == {"UPDATE"}
+    assert [e.after["numerator"] for e in recorded if e.after] == [r["numerator"] - 1 for r in rows]
+    assert [e.before["numerator"] for e in recorded if e.before] == [r["numerator"] for r in rows]
+    assert [e.period for e in recorded] == [r["period"] for r in rows]
 
 
 async def test_history_of_updates_and_restorations(app: Starlette, tenant: Tenant) -> None:
@@ -433,22 +436,23 @@ async def test_history_of_updates_and_restorations(app: Starlette, tenant: Tenan
         tenant, columns([row("2024-01", 6, 10, annotation="fixed"), row("2024-02", 2, 10)])
     )
     assert (update["updated"], update["created"]) == (1, 1)  # 2024-02 comes back
-    async with sessionmaker(app)() as session:
-        history = list(
-            await session.scalars(
-                select(DataPointHistory).where(DataPointHistory.sponsor_id == tenant.sponsor_id)
-            )
-        )
-    by_action = {(h.action, h.period): h for h in history}
-    assert set(by_action) == {("DELETE", "2024-02"), ("UPDATE", "2024-01"), ("RESTORE", "2024-02")}
-    updated = by_action[("UPDATE", "2024-01")]
+    recorded = [(str(s.id), e) for s, e in await history(app, tenant)]
+    by_action = {(e.action, e.period): (receipt_id, e) for receipt_id, e in recorded}
+    assert set(by_action) == {
+        ("CREATE", "2024-01"),
+        ("CREATE", "2024-02"),
+        ("DELETE", "2024-02"),
+        ("UPDATE", "2024-01"),
+        ("RESTORE", "2024-02"),
+    }
+    receipt_id, updated = by_action[("UPDATE", "2024-01")]
     assert updated.before is not None and updated.after is not None
     assert (updated.before["numerator"], updated.before["annotation"]) == (5, "")
     assert (updated.after["numerator"], updated.after["annotation"]) == (6, "fixed")
     assert updated.before["status"] == updated.after["status"] == "SUBMITTED"
-    restored = by_action[("RESTORE", "2024-02")]
+    restored_receipt, restored = by_action[("RESTORE", "2024-02")]
     assert restored.before is None and restored.after is not None
     assert (restored.after["numerator"], restored.after["denominator"]) == (2, 10)
-    assert restored.data_point_id == by_action[("DELETE", "2024-02")].data_point_id
-    assert {str(h.receipt_id) for h in (updated, restored)} == {update["receiptId"]}
-    assert len({h.id for h in history}) == 3
+    assert restored.data_point_id == by_action[("DELETE", "2024-02")][1].data_point_id
+    assert {receipt_id, restored_receipt} == {update["receiptId"]}
+    assert len({receipt_id for receipt_id, _ in recorded}) == 3  # create, delete, update

@@ -22,11 +22,13 @@ from db.enums import ClientKind
 from db.models import (
     AuditEvent,
     DataPoint,
-    DataPointHistory,
+    DataPointChangeSet,
     DataPointTombstone,
     IdempotencyKey,
     MeasureDataReceipt,
 )
+from db.queries.history import HistoryEntry, entries_of
+from schema.ids import decode_global_id
 from tests.conftest import make_settings
 from tests.factories import Tenant, TenantFactory
 
@@ -287,7 +289,7 @@ async def counts(app: Starlette, tenant: Tenant) -> dict[str, int]:
     async with sessionmaker(app)() as session:
         for model in (
             DataPoint,
-            DataPointHistory,
+            DataPointChangeSet,
             DataPointTombstone,
             IdempotencyKey,
             MeasureDataReceipt,
@@ -302,6 +304,23 @@ async def counts(app: Starlette, tenant: Tenant) -> dict[str, int]:
                 or 0
             )
     return found
+
+
+async def history(app: Starlette, tenant: Tenant) -> list[tuple[DataPointChangeSet, HistoryEntry]]:
+    """Every recorded point of the tenant's change sets, with its change set, oldest first."""
+    async with sessionmaker(app)() as session:
+        change_sets = (
+            await session.scalars(
+                select(DataPointChangeSet)
+                .where(DataPointChangeSet.sponsor_id == tenant.sponsor_id)
+                .order_by(DataPointChangeSet.at)
+            )
+        ).all()
+    return [
+        (change_set, entry)
+        for change_set in change_sets
+        for entry in entries_of(change_set.changes)
+    ]
 
 
 def conflict_codes(receipt: dict[str, Any]) -> dict[int, list[str]]:
@@ -477,7 +496,7 @@ async def test_atomic_batch_with_a_bad_row_writes_nothing_and_explains_it(
     )
 
 
-async def test_history_rows_on_update_and_one_audit_event_per_batch(
+async def test_history_of_every_write_and_one_audit_event_per_batch(
     app: Starlette, tenant: Tenant
 ) -> None:
     await setup_program(tenant)
@@ -488,14 +507,26 @@ async def test_history_rows_on_update_and_one_audit_event_per_batch(
     )
     assert (second["updated"], second["unchanged"]) == (1, 1)
     after = await counts(app, tenant)
-    assert after["data_point_history"] == before["data_point_history"] + 1
+    # one change set per call that wrote: both created points, then the one updated
+    assert after["data_point_change_sets"] == before["data_point_change_sets"] + 2
     assert after["audit_events"] == before["audit_events"] + 2
+    recorded = await history(app, tenant)
+    assert [(str(s.id), e.action, e.period) for s, e in recorded] == [
+        (first["receiptId"], "CREATE", "2024-01"),
+        (first["receiptId"], "CREATE", "2024-02"),
+        (second["receiptId"], "UPDATE", "2024-01"),
+    ]
+    created = recorded[0][1]
+    assert created.before is None and created.after is not None
+    assert (created.after["numerator"], created.after["denominator"]) == (5, 10)
+    change_set, updated = recorded[2]
+    assert updated.data_point_id == created.data_point_id
+    assert updated.before is not None and updated.after is not None
+    assert (updated.before["numerator"], updated.before["annotation"]) == (5, "")
+    assert (updated.after["numerator"], updated.after["annotation"]) == (7, "fixed")
+    assert updated.before["status"] == updated.after["status"] == "SUBMITTED"
+    assert change_set.client_id == tenant.admin_id
     async with sessionmaker(app)() as session:
-        history = (
-            await session.scalars(
-                select(DataPointHistory).where(DataPointHistory.sponsor_id == tenant.sponsor_id)
-            )
-        ).one()
         events = (
             await session.scalars(
                 select(AuditEvent).where(
@@ -504,12 +535,6 @@ async def test_history_rows_on_update_and_one_audit_event_per_batch(
                 )
             )
         ).all()
-    assert history.action == "UPDATE" and history.period == "2024-01"
-    assert history.before is not None and history.after is not None
-    assert (history.before["numerator"], history.before["annotation"]) == (5, "")
-    assert (history.after["numerator"], history.after["annotation"]) == (7, "fixed")
-    assert history.client_id == tenant.admin_id
-    assert str(history.receipt_id) == second["receiptId"]
     by_receipt = {event.entity_id: event for event in events}
     assert set(by_receipt) == {first["receiptId"], second["receiptId"]}
     audited = by_receipt[second["receiptId"]]
@@ -827,14 +852,13 @@ async def test_delete_leaves_a_tombstone_and_removes_the_point_from_series(
     assert tombstone["receiptId"] == receipt["receiptId"]
     assert exported["edges"][-1]["node"]["id"] == point_id  # the latest change comes last
     assert nodes[("2024-02", "payer:x")]["deleted"] is False
-    async with sessionmaker(app)() as session:
-        history = (
-            await session.scalars(
-                select(DataPointHistory).where(DataPointHistory.sponsor_id == tenant.sponsor_id)
-            )
-        ).one()
-    assert history.action == "DELETE" and history.after is None
-    assert history.before is not None and history.before["numerator"] == 5
+    deleted = [(str(s.id), e) for s, e in await history(app, tenant) if e.action == "DELETE"]
+    assert [(receipt_id, e.period, e.stratum) for receipt_id, e in deleted] == [
+        (receipt["receiptId"], "2024-02", "")
+    ]
+    tombstoned = deleted[0][1]
+    assert tombstoned.data_point_id == decode_global_id(point_id)[1] and tombstoned.after is None
+    assert tombstoned.before is not None and tombstoned.before["numerator"] == 5
 
     again = await submit(tenant, [row("2024-02", 4, 10)])
     assert again["created"] == 1
