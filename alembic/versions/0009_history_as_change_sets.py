@@ -123,6 +123,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sponsor_id", "id", name=op.f("pk_data_point_change_sets")),
     )
     connection = op.get_bind()
+    if connection.dialect.name == "postgresql" and _has_lz4(connection):
+        # A change set's JSON (~200 KB per 1,000 points) is compressed when stored: lz4 takes
+        # half the time of the default pglz (where the server is built with it).
+        op.execute("ALTER TABLE data_point_change_sets ALTER COLUMN changes SET COMPRESSION lz4")
     for chunk in _chunked(_change_sets_of_history(connection)):
         connection.execute(change_sets.insert(), chunk)
     op.drop_table("data_point_history")
@@ -159,6 +163,17 @@ def downgrade() -> None:
     for chunk in _chunked(_history_of_change_sets(connection)):
         connection.execute(history.insert(), chunk)
     op.drop_table("data_point_change_sets")
+
+
+def _has_lz4(connection: sa.Connection) -> bool:
+    return bool(
+        connection.scalar(
+            sa.text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                " WHERE name = 'default_toast_compression'"
+            )
+        )
+    )
 
 
 def _chunked(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

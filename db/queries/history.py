@@ -59,12 +59,13 @@ def change_set_document(
     document: dict[str, Any] = {
         name: [str(key[position]) for key in keys] for position, name in enumerate(KEY_FIELDS)
     }
-    document["before"] = _value_columns(before)
-    document["after"] = None if after is None else _value_columns(after)
+    document["before"] = value_columns(before)
+    document["after"] = None if after is None else value_columns(after)
     return document
 
 
-def _value_columns(values: Sequence[Values | None]) -> dict[str, list[Any]]:
+def value_columns(values: Sequence[Values | None]) -> dict[str, list[Any]]:
+    """The ``before`` or ``after`` of a change set: one list per value field (None: nulls)."""
     return {
         name: [None if point is None else point[position] for point in values]
         for position, name in enumerate(VALUE_FIELDS)

@@ -456,3 +456,30 @@ async def test_history_of_updates_and_restorations(app: Starlette, tenant: Tenan
     assert restored.data_point_id == by_action[("DELETE", "2024-02")][1].data_point_id
     assert {receipt_id, restored_receipt} == {update["receiptId"]}
     assert len({receipt_id for receipt_id, _ in recorded}) == 3  # create, delete, update
+
+
+async def test_a_change_set_spells_out_every_column_of_every_point(
+    app: Starlette, tenant: Tenant
+) -> None:
+    """The stored document itself (both backends build it their own way): one entry per point
+    in every column, all-'' strata and annotations written out, the after status per point."""
+    await setup_program(tenant)
+    await submit_columns(tenant, columns([row("2024-01", 1, 10), row("2024-02", 2, 10)]))
+    update = await submit_columns(
+        tenant,
+        columns([row("2024-01", 3, 10), row("2024-03", 4, 10), row("2024-04", 5, 10)]),
+    )
+    assert (update["created"], update["updated"]) == (2, 1)
+    (change_set,) = {s for s, _ in await history(app, tenant) if str(s.id) == update["receiptId"]}
+    changes = change_set.changes
+    assert changes["period"] == ["2024-01", "2024-03", "2024-04"]
+    assert changes["stratum"] == ["", "", ""]
+    assert changes["action"] == ["UPDATE", "CREATE", "CREATE"]
+    assert changes["before"]["numerator"] == [1, None, None]
+    assert changes["before"]["status"] == ["SUBMITTED", None, None]
+    assert changes["after"]["numerator"] == [3, 4, 5]
+    assert changes["after"]["annotation"] == ["", "", ""]
+    assert changes["after"]["status"] == ["SUBMITTED"] * 3
+    lengths = {len(changes[name]) for name in ("data_point_id", "team_id", "measure_id")}
+    lengths |= {len(column) for side in ("before", "after") for column in changes[side].values()}
+    assert lengths == {3}
