@@ -42,7 +42,8 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import AwaitableOrValue, Path, Undefined
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.fast_variables import FastVariablesExecutionContext
 
 _PLAIN = frozenset({str, int, float, bool})
 """Item types that are never awaitable (checked before asking ``is_awaitable``)."""
@@ -125,8 +126,9 @@ def _plain_field(
     return None
 
 
-class FastListsExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """strawberry's execution context with a one-loop completion of lists of leaves."""
+class FastListsExecutionContext(FastVariablesExecutionContext):
+    """strawberry's execution context with a one-loop completion of lists of leaves (and long
+    lists of leaves in variables coerced in one loop, :mod:`schema.fast_variables`)."""
 
     _texts: dict[object, dict[str, Any]] | None = None
     _streams: bool | None = None

@@ -1,0 +1,245 @@
+"""Long lists of scalars in variables coerced in one loop (issue 3: the compact ingest form).
+
+graphql-core coerces a variable's value item by item through its recursive
+``coerce_input_value`` (a non-null check, a list check, an input-object check, the leaf's own
+coercion — about 0.7 µs per item) after walking the whole value once more to check its nesting
+depth. A 1,000-row ``submitMeasureDataColumns`` call carries five lists of 1,000 scalars: that
+was a sixth of the API's CPU per batch.
+
+:class:`FastVariablesExecutionContext` takes every list of at least :data:`BULK_ITEMS` scalars
+or enum values out of the raw variables, coerces each item with the leaf type's own
+``coerce_input_value`` in one loop, lets graphql-core coerce the rest of the variables (with
+empty lists in their place, which every list type accepts), and puts the coerced lists back.
+The result is the one graphql-core computes. Whenever anything is unusual — an item the leaf
+refuses, a null in a non-null list, an input object with an output type of its own, any
+coercion error elsewhere in the variables — graphql-core coerces the original variables itself,
+so errors keep its exact messages and paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    is_leaf_type,
+    type_from_ast,
+)
+from graphql.execution.values import VariableValues
+from graphql.pyutils import Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+BULK_ITEMS = 64
+"""Shortest list coerced here; shorter lists are cheap enough for graphql-core's path."""
+
+
+class _BulkList(NamedTuple):
+    """A long list of leaves inside a variable, and its coerced items."""
+
+    variable: str
+    raw_path: tuple[str, ...]
+    """Input-object field names from the variable's value down to the list."""
+    coerced_path: tuple[str, ...]
+    """The same fields by the names graphql-core gives them in the coerced value."""
+    coerced: list[Any]
+
+
+def _coerced_leaves(items: list[Any], leaf: GraphQLLeafType, non_null: bool) -> list[Any] | None:
+    """Each item through the leaf's own input coercion; None when any item is refused (or is a
+    null where the list's items are non-null)."""
+    coerce: Callable[[Any], Any] | None = leaf.coerce_input_value
+    if coerce is None:
+        return None
+    coerced: list[Any] = []
+    append = coerced.append
+    for item in items:
+        if item is None:
+            if non_null:
+                return None
+            append(None)
+            continue
+        try:
+            value = coerce(item)
+        except Exception:  # refused: graphql-core reports it with its path
+            return None
+        if value is Undefined:
+            return None
+        append(value)
+    return coerced
+
+
+def _bulk_lists_of(
+    variable: str,
+    value: Any,
+    type_: GraphQLInputType,
+    raw_path: tuple[str, ...],
+    coerced_path: tuple[str, ...],
+    found: list[_BulkList],
+) -> bool:
+    """Collect the long leaf lists of ``value``; False when a list cannot be coerced here."""
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        item_type = type_.of_type
+        non_null = isinstance(item_type, GraphQLNonNull)
+        leaf = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if isinstance(value, list) and len(value) >= BULK_ITEMS and is_leaf_type(leaf):
+            coerced = _coerced_leaves(value, leaf, non_null)
+            if coerced is None:
+                return False
+            found.append(_BulkList(variable, raw_path, coerced_path, coerced))
+        return True
+    if isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
+        if type_.out_type is not GraphQLInputObjectType.out_type or type_.is_one_of:
+            return True  # left to graphql-core whole: its coerced value may not be a dict
+        for name, field in type_.fields.items():
+            if name in value and not _bulk_lists_of(
+                variable,
+                value[name],
+                field.type,
+                (*raw_path, name),
+                (*coerced_path, field.out_name or name),
+                found,
+            ):
+                return False
+    return True
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [
+        definition
+        for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
+    ]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((op for op in operations if op.name is not None and op.name.value == name), None)
+
+
+def bulk_lists(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    raw: dict[str, Any],
+) -> list[_BulkList] | None:
+    """The long leaf lists of the operation's variables, coerced (None: none, or one that
+    graphql-core must coerce itself)."""
+    operation = _operation(document, operation_name)
+    if operation is None or not operation.variable_definitions:
+        return None
+    found: list[_BulkList] = []
+    for definition in operation.variable_definitions:
+        name = definition.variable.name.value
+        if name not in raw:
+            continue
+        type_ = type_from_ast(schema, definition.type)
+        if type_ is None:
+            return None
+        if not _bulk_lists_of(name, raw[name], type_, (), (), found):  # type: ignore[arg-type]
+            return None
+    return found or None
+
+
+def _without(value: Any, path: tuple[str, ...]) -> Any:
+    """A copy of ``value`` with an empty list at ``path`` (the dicts on the way are copied)."""
+    if not path:
+        return []
+    copied = dict(value)
+    copied[path[0]] = _without(value[path[0]], path[1:])
+    return copied
+
+
+def _put(coerced: Any, path: tuple[str, ...], items: list[Any]) -> bool:
+    """Put ``items`` at ``path`` of a coerced value; False when the path is not plain dicts."""
+    for key in path[:-1]:
+        if not isinstance(coerced, dict) or key not in coerced:
+            return False
+        coerced = coerced[key]
+    if not isinstance(coerced, dict) or path[-1] not in coerced:
+        return False
+    coerced[path[-1]] = items
+    return True
+
+
+class FastVariablesExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """strawberry's execution context with long leaf lists in variables coerced in one loop."""
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[GraphQLError] | Any:
+        bulk = (
+            bulk_lists(schema, document, operation_name, raw_variable_values)
+            if raw_variable_values
+            else None
+        )
+        if bulk is None or raw_variable_values is None:
+            return super().build(
+                schema,
+                document,
+                root_value,
+                context_value,
+                raw_variable_values,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+        light = dict(raw_variable_values)
+        for found in bulk:
+            if not found.raw_path:
+                light[found.variable] = []
+            else:
+                light[found.variable] = _without(light[found.variable], found.raw_path)
+        built = super().build(
+            schema, document, root_value, context_value, light, operation_name, *args, **kwargs
+        )
+        if not isinstance(built, list) and _restore(
+            built.variable_values, bulk, raw_variable_values
+        ):
+            return built
+        # An error elsewhere, or a coerced value that is not plain dicts: graphql-core's own path.
+        return super().build(
+            schema,
+            document,
+            root_value,
+            context_value,
+            raw_variable_values,
+            operation_name,
+            *args,
+            **kwargs,
+        )
+
+
+def _restore(variable_values: VariableValues, bulk: list[_BulkList], raw: dict[str, Any]) -> bool:
+    """The coerced lists and the original raw values back into graphql-core's result."""
+    for found in bulk:
+        if not found.coerced_path:
+            if found.variable not in variable_values.coerced:
+                return False
+            variable_values.coerced[found.variable] = found.coerced
+        elif not _put(
+            variable_values.coerced.get(found.variable), found.coerced_path, found.coerced
+        ):
+            return False
+    for variable in {found.variable for found in bulk}:
+        source = variable_values.sources.get(variable)
+        if source is not None:
+            variable_values.sources[variable] = source._replace(value=raw[variable])
+    return True
