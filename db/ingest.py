@@ -1689,7 +1689,8 @@ async def _upsert_sqlite(
 async def delete_measure_data(
     session: AsyncSession, actor: Actor, rows: Sequence[DeleteRowInput], options: IngestOptions
 ) -> Receipt:
-    """Delete points by key: each leaves a tombstone (delta export) and a history row.
+    """Delete points by key: each leaves a tombstone (delta export) and its values in the call's
+    change set (the history).
 
     Same idempotency, atomicity, locking and audit as :func:`submit_measure_data`. A key with no
     point counts as ``unchanged``. Team and measure need not be in a measure set any more.

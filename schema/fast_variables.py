@@ -185,46 +185,37 @@ class FastVariablesExecutionContext(StrawberryGraphQLCoreExecutionContext):
         *args: Any,
         **kwargs: Any,
     ) -> list[GraphQLError] | Any:
+        graphql_core = super().build
+
+        def built(variables: dict[str, Any] | None) -> list[GraphQLError] | Any:
+            return graphql_core(
+                schema,
+                document,
+                root_value,
+                context_value,
+                variables,
+                operation_name,
+                *args,
+                **kwargs,
+            )
+
         bulk = (
             bulk_lists(schema, document, operation_name, raw_variable_values)
             if raw_variable_values
             else None
         )
         if bulk is None or raw_variable_values is None:
-            return super().build(
-                schema,
-                document,
-                root_value,
-                context_value,
-                raw_variable_values,
-                operation_name,
-                *args,
-                **kwargs,
-            )
+            return built(raw_variable_values)
         light = dict(raw_variable_values)
         for found in bulk:
-            if not found.raw_path:
-                light[found.variable] = []
-            else:
-                light[found.variable] = _without(light[found.variable], found.raw_path)
-        built = super().build(
-            schema, document, root_value, context_value, light, operation_name, *args, **kwargs
-        )
-        if not isinstance(built, list) and _restore(
-            built.variable_values, bulk, raw_variable_values
+            light[found.variable] = _without(light[found.variable], found.raw_path)
+        executor = built(light)
+        if not isinstance(executor, list) and _restore(
+            executor.variable_values, bulk, raw_variable_values
         ):
-            return built
+            return executor
         # An error elsewhere, or a coerced value that is not plain dicts: graphql-core's own path.
-        return super().build(
-            schema,
-            document,
-            root_value,
-            context_value,
-            raw_variable_values,
-            operation_name,
-            *args,
-            **kwargs,
-        )
+        return built(raw_variable_values)
 
 
 def _restore(variable_values: VariableValues, bulk: list[_BulkList], raw: dict[str, Any]) -> bool:

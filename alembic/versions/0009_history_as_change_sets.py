@@ -6,8 +6,12 @@ of the points themselves. ``data_point_change_sets`` holds one row per call (``i
 receipt's id) with every point it wrote as parallel JSON columns, created points included
 (``db.models.DataPointChangeSet``). Existing history rows are regrouped by receipt; on
 PostgreSQL a view under the old name shows the change sets one row per point, for auditors'
-SQL. The downgrade expands the change sets back into rows (created points had no history row
-then, so they are left out).
+SQL: the old columns but ``id``, plus the values before and after as columns and ``position``
+(from 1) in the call; unlike the old table it lists created points too (action ``CREATE``), and
+a look-up of one point unpacks every change set of its sponsor (the old per-point index is
+gone with the rows it indexed). Calls from before the migration that only created points have
+no change set (the old history did not record creations). The downgrade expands the change
+sets back into rows, created points left out.
 
 Revision ID: 0009
 Revises: 0008
@@ -30,10 +34,9 @@ depends_on: str | Sequence[str] | None = None
 
 KEY_FIELDS = ("data_point_id", "team_id", "measure_id", "period", "stratum", "action")
 VALUE_FIELDS = ("measure_version", "numerator", "denominator", "value", "annotation", "status")
-BATCH = 10_000
-"""Rows inserted per statement."""
 RECEIPTS_PER_READ = 100
-"""Receipts whose history (upgrade) or change sets (downgrade) are read per statement."""
+"""Receipts whose history (upgrade) or change sets (downgrade) are read, converted and inserted
+at a time: memory holds one page, never the table."""
 
 change_sets = sa.table(
     "data_point_change_sets",
@@ -74,7 +77,19 @@ SELECT c.sponsor_id, c.id AS receipt_id, c.client_id, c.at, p.position,
        CAST(p.after_numerator AS bigint) AS after_numerator,
        CAST(p.after_denominator AS bigint) AS after_denominator,
        CAST(p.after_value AS double precision) AS after_value,
-       p.after_annotation, p.after_status
+       p.after_annotation, p.after_status,
+       CASE WHEN p.before_status IS NOT NULL THEN json_build_object(
+           'measure_version', CAST(p.before_measure_version AS integer),
+           'numerator', CAST(p.before_numerator AS bigint),
+           'denominator', CAST(p.before_denominator AS bigint),
+           'value', CAST(p.before_value AS double precision),
+           'annotation', p.before_annotation, 'status', p.before_status) END AS before,
+       CASE WHEN p.after_status IS NOT NULL THEN json_build_object(
+           'measure_version', CAST(p.after_measure_version AS integer),
+           'numerator', CAST(p.after_numerator AS bigint),
+           'denominator', CAST(p.after_denominator AS bigint),
+           'value', CAST(p.after_value AS double precision),
+           'annotation', p.after_annotation, 'status', p.after_status) END AS after
 FROM data_point_change_sets AS c
 CROSS JOIN LATERAL ROWS FROM (
     json_array_elements_text(c.changes -> 'data_point_id'),
@@ -103,7 +118,8 @@ CROSS JOIN LATERAL ROWS FROM (
     after_annotation, after_status, position)
 """
 """One row per point of every change set (the elements of the parallel columns, zipped by
-position; a deletion's missing ``after`` reads as nulls)."""
+position; a deletion's missing ``after`` reads as nulls), with ``before`` and ``after`` also as
+the JSON objects the old table held."""
 
 
 def upgrade() -> None:
@@ -127,8 +143,8 @@ def upgrade() -> None:
         # A change set's JSON (~200 KB per 1,000 points) is compressed when stored: lz4 takes
         # half the time of the default pglz (where the server is built with it).
         op.execute("ALTER TABLE data_point_change_sets ALTER COLUMN changes SET COMPRESSION lz4")
-    for chunk in _chunked(_change_sets_of_history(connection)):
-        connection.execute(change_sets.insert(), chunk)
+    for page in _change_sets_of_history(connection):
+        connection.execute(change_sets.insert(), page)
     op.drop_table("data_point_history")
     if connection.dialect.name == "postgresql":
         op.execute(HISTORY_VIEW)
@@ -160,8 +176,9 @@ def downgrade() -> None:
             "ix_data_point_history_sponsor_point", ["sponsor_id", "data_point_id", "at"]
         )
         batch_op.create_index("ix_data_point_history_sponsor_receipt", ["sponsor_id", "receipt_id"])
-    for chunk in _chunked(_history_of_change_sets(connection)):
-        connection.execute(history.insert(), chunk)
+    for rows in _history_of_change_sets(connection):
+        if rows:
+            connection.execute(history.insert(), rows)
     op.drop_table("data_point_change_sets")
 
 
@@ -176,20 +193,10 @@ def _has_lz4(connection: sa.Connection) -> bool:
     )
 
 
-def _chunked(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == BATCH:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _change_sets_of_history(connection: sa.Connection) -> Iterator[dict[str, Any]]:
-    """One change set per (sponsor, receipt) of the history rows, in their written order; read
-    a page of receipts at a time (plain reads: a server-side cursor would keep the table busy)."""
+def _change_sets_of_history(connection: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """The change sets of a page of receipts at a time: one per (sponsor, receipt) of the
+    history rows, points in the rows' id order (plain reads: a server-side cursor would keep
+    the table busy)."""
     receipts = connection.execute(
         sa.select(history.c.sponsor_id, history.c.receipt_id)
         .distinct()
@@ -202,7 +209,7 @@ def _change_sets_of_history(connection: sa.Connection) -> Iterator[dict[str, Any
             .where(sa.tuple_(history.c.sponsor_id, history.c.receipt_id).in_(page))
             .order_by(history.c.sponsor_id, history.c.receipt_id, history.c.id)
         ).mappings()
-        yield from _grouped_history(rows)
+        yield list(_grouped_history(rows))
 
 
 def _grouped_history(rows: Iterator[sa.RowMapping]) -> Iterator[dict[str, Any]]:
@@ -227,9 +234,9 @@ def _grouped_history(rows: Iterator[sa.RowMapping]) -> Iterator[dict[str, Any]]:
         }
 
 
-def _history_of_change_sets(connection: sa.Connection) -> Iterator[dict[str, Any]]:
-    """The rows of the old history: updated, restored and deleted points (not created ones);
-    change sets read a page at a time, in key order."""
+def _history_of_change_sets(connection: sa.Connection) -> Iterator[list[dict[str, Any]]]:
+    """The rows of the old history, a page of change sets at a time in key order: updated,
+    restored and deleted points (not created ones)."""
     after: tuple[Any, Any] | None = None
     while True:
         query = sa.select(change_sets).order_by(change_sets.c.sponsor_id, change_sets.c.id)
@@ -238,7 +245,7 @@ def _history_of_change_sets(connection: sa.Connection) -> Iterator[dict[str, Any
         page = connection.execute(query.limit(RECEIPTS_PER_READ)).mappings().all()
         if not page:
             return
-        yield from _expanded_change_sets(iter(page))
+        yield list(_expanded_change_sets(iter(page)))
         after = (page[-1]["sponsor_id"], page[-1]["id"])
 
 

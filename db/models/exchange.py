@@ -93,7 +93,7 @@ class DataPointChangeSet(TenantMixin, Base):
     point values, one row per receipt (``id`` is the receipt's id).
 
     ``changes`` holds the points as parallel columns (entry *i* of every list is one point), as
-    :mod:`db.history` writes and reads it::
+    :mod:`db.queries.history` writes and reads it::
 
         {"data_point_id": [...], "team_id": [...], "measure_id": [...], "period": [...],
          "stratum": [...], "action": ["CREATE" | "UPDATE" | "RESTORE" | "DELETE", ...],

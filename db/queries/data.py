@@ -1,9 +1,9 @@
-"""Measure data, read side and period locks: receipts, the delta export, value history, locks.
+"""Measure data, read side and period locks: receipts, the delta export, locks.
 
 Writes of data points go through :mod:`db.ingest` (the one bulk path). This module reads what it
 wrote — receipts (``receipt(id)``), the delta export (live points and tombstones of deleted ones,
-in (updated_at, id) order with keyset cursors), the history of a point — and writes the period
-locks of collaboratives (audited).
+in (updated_at, id) order with keyset cursors) — and writes the period locks of collaboratives
+(audited). The history of values (a call's change set) is :mod:`db.queries.history`.
 
 A point's ``status`` reads ``LOCKED`` while its period is locked for its team's collaborative,
 whatever the stored review state; unlocking gives the stored state back. Locking does not touch

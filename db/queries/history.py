@@ -97,6 +97,8 @@ def _values_at(columns: dict[str, list[Any]], position: int) -> dict[str, Any] |
     values = {name: columns[name][position] for name in VALUE_FIELDS}
     if all(value is None for value in values.values()):
         return None  # created or restored (before), deleted (after)
+    if values["value"] is not None:
+        values["value"] = float(values["value"])  # PostgreSQL's JSON writes 2.0 as 2
     return values
 
 

@@ -86,10 +86,16 @@ def _history_row(
     }
 
 
+MANY = 150
+"""More receipts than the migration reads at a time (100), one update each."""
 ROWS = [
     _history_row(UPDATING, POINT_A, "2024-01", "UPDATE", _values(5), _values(6, "fixed")),
     _history_row(UPDATING, POINT_B, "2024-02", "RESTORE", None, _values(2)),
     _history_row(DELETING, POINT_A, "2024-01", "DELETE", _values(6, "fixed"), None),
+    *(
+        _history_row(uuid.uuid4(), uuid.uuid4(), "2023-12", "UPDATE", _values(n), _values(n + 1))
+        for n in range(MANY)
+    ),
 ]
 
 
@@ -114,7 +120,14 @@ async def test_history_rows_become_change_sets_and_back(empty_database_url: str)
 
     await asyncio.to_thread(command.upgrade, config, "0009")
     stored = {row["id"]: row for row in await _run(empty_database_url, sa.select(change_sets))}
-    assert set(stored) == {UPDATING, DELETING}
+    assert len(stored) == 2 + MANY and {UPDATING, DELETING} <= set(stored)
+    assert (
+        sorted(
+            entries_of(stored[row["receipt_id"]]["changes"])[0].before["numerator"]  # type: ignore[index]
+            for row in ROWS[3:]
+        )
+        == list(range(MANY))
+    )
     updated = entries_of(stored[UPDATING]["changes"])
     # (in any order: the old rows' ids are random, so is their order within a receipt)
     assert sorted((e.action, e.period, str(e.data_point_id)) for e in updated) == [
@@ -134,7 +147,8 @@ async def test_history_rows_become_change_sets_and_back(empty_database_url: str)
             empty_database_url,
             sa.text(
                 "SELECT receipt_id, data_point_id, action, before_numerator, after_numerator,"
-                " after_annotation, position FROM data_point_history ORDER BY action"
+                " after_annotation, position, before, after FROM data_point_history"
+                " WHERE period > '2023-12' ORDER BY action"
             ),
         )
         assert [
@@ -148,6 +162,11 @@ async def test_history_rows_become_change_sets_and_back(empty_database_url: str)
             (None, None),
             (2, ""),
             (6, "fixed"),
+        ]
+        assert [(r["before"], r["after"]) for r in view] == [  # the old table's JSON columns
+            (_values(6, "fixed"), None),
+            (None, _values(2)),
+            (_values(5), _values(6, "fixed")),
         ]
 
     await asyncio.to_thread(command.downgrade, config, "0008")

@@ -25,6 +25,7 @@ from graphql import (
     parse,
 )
 from graphql.execution import Executor
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.fast_variables import BULK_ITEMS, FastVariablesExecutionContext, bulk_lists
 from schema.schema import schema as collabx_schema
@@ -52,6 +53,41 @@ def _columns(rows: int = ROWS) -> dict[str, list[Any]]:
         "stratum": [""] * rows,
         "annotation": [None if i % 5 else f"note {i}" for i in range(rows)],
     }
+
+
+class _Recording(StrawberryGraphQLCoreExecutionContext):
+    """Records the variables graphql-core is given (it sits below the fast context)."""
+
+    given: list[dict[str, Any] | None] = []
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        _Recording.given.append(args[4] if len(args) > 4 else kwargs.get("raw_variable_values"))
+        return super().build(*args, **kwargs)
+
+
+class _Spied(FastVariablesExecutionContext, _Recording):
+    """The fast context over the recording one."""
+
+
+def _through_fast_path(schema: GraphQLSchema, document: DocumentNode, raw: dict[str, Any]) -> Any:
+    """Build with the fast context; assert graphql-core was given the variables once, with every
+    long list taken out (so the lists in the result are the fast path's)."""
+    _Recording.given.clear()
+    built = _build(_Spied, schema, document, raw)
+    assert not isinstance(built, list)
+    (given,) = _Recording.given
+    assert given is not None and given is not raw
+    assert not _long_lists(given), "graphql-core coerced a long list itself"
+    return built
+
+
+def _long_lists(value: Any) -> bool:
+    if isinstance(value, list):
+        return len(value) >= BULK_ITEMS
+    if isinstance(value, dict):
+        return any(_long_lists(item) for item in value.values())
+    return False
 
 
 def _build(
@@ -86,8 +122,10 @@ def _ingest_schema() -> GraphQLSchema:
 def test_good_columns_coerce_as_graphql_core_does() -> None:
     columns = _columns()
     raw: dict[str, Any] = {"input": {"columns": columns, "atomic": False}}
-    assert bulk_lists(_ingest_schema(), INGEST, None, raw)  # the fast path is taken
+    assert bulk_lists(_ingest_schema(), INGEST, None, raw)
     built = _same_as_graphql_core(_ingest_schema(), INGEST, raw)
+    fast = _through_fast_path(_ingest_schema(), INGEST, raw)
+    assert fast.variable_values.coerced == built.variable_values.coerced
     coerced = built.variable_values.coerced["input"]
     assert coerced["columns"]["team"][:3] == ["team-0", "team-1", "team-2"]
     assert coerced["atomic"] is False and coerced["dryRun"] is False  # defaults still applied
@@ -164,6 +202,8 @@ def test_top_level_lists_and_renamed_fields() -> None:
     assert len(bulk_lists(_small_schema(), SUM, None, raw) or []) == 3
     built = _same_as_graphql_core(_small_schema(), SUM, raw)
     assert built.variable_values.coerced["point"]["xs"][3] == 1.5  # by the field's out_name
+    fast = _through_fast_path(_small_schema(), SUM, raw)
+    assert fast.variable_values.coerced == built.variable_values.coerced
 
 
 @pytest.mark.parametrize(
