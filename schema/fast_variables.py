@@ -7,9 +7,11 @@ depth. A 1,000-row ``submitMeasureDataColumns`` call carries five lists of 1,000
 was a sixth of the API's CPU per batch.
 
 :class:`FastVariablesExecutionContext` takes every list of at least :data:`BULK_ITEMS` scalars
-or enum values out of the raw variables, coerces each item with the leaf type's own
-``coerce_input_value`` in one loop, lets graphql-core coerce the rest of the variables (with
-empty lists in their place, which every list type accepts), and puts the coerced lists back.
+or enum values — or of *plain* input objects, whose fields are all scalars or enum values (the
+rows of ``submitMeasureData``) — out of the raw variables, coerces each item in one loop (a
+leaf with its type's own ``coerce_input_value``, an object field by field, defaults filled in
+as graphql-core fills them), lets graphql-core coerce the rest of the variables (with empty
+lists in their place, which every list type accepts), and puts the coerced lists back.
 The result is the one graphql-core computes. Whenever anything is unusual — an item the leaf
 refuses, a null in a non-null list, an input object with an output type of its own, any
 coercion error elsewhere in the variables — graphql-core coerces the original variables itself,
@@ -32,10 +34,12 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     is_leaf_type,
+    is_required_input_field,
     type_from_ast,
 )
 from graphql.execution.values import VariableValues
 from graphql.pyutils import Undefined
+from graphql.utilities.coerce_input_value import coerce_default_value
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 BULK_ITEMS = 64
@@ -77,6 +81,86 @@ def _coerced_leaves(items: list[Any], leaf: GraphQLLeafType, non_null: bool) -> 
     return coerced
 
 
+class _PlainField(NamedTuple):
+    """How to coerce one field of a plain input object."""
+
+    name: str
+    key: str
+    """The field's key in the coerced dict (its ``out_name``, else its name)."""
+    coerce: Callable[[Any], Any]
+    non_null: bool
+    required: bool
+    default: Any
+    """The coerced default (``Undefined``: none; the field is then left out)."""
+
+
+def _plain_fields(type_: GraphQLInputObjectType) -> list[_PlainField] | None:
+    """The fields of an input object whose fields are all leaves, with the default output
+    type; None for any other input object."""
+    if type_.out_type is not GraphQLInputObjectType.out_type or type_.is_one_of:
+        return None
+    plan: list[_PlainField] = []
+    for name, field in type_.fields.items():
+        field_type = field.type
+        non_null = isinstance(field_type, GraphQLNonNull)
+        leaf = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+        if not is_leaf_type(leaf) or leaf.coerce_input_value is None:
+            return None
+        plan.append(
+            _PlainField(
+                name,
+                field.out_name or name,
+                leaf.coerce_input_value,
+                non_null,
+                is_required_input_field(field),
+                coerce_default_value(field),
+            )
+        )
+    return plan
+
+
+def _coerced_objects(
+    items: list[Any], type_: GraphQLInputObjectType, plan: list[_PlainField], non_null: bool
+) -> list[Any] | None:
+    """Each item coerced as graphql-core coerces an input object of leaves; None when any item
+    is not one it would accept (an unknown or missing field, a refused value, a null where
+    none may be)."""
+    names = {field.name for field in plan}
+    coerced: list[Any] = []
+    append = coerced.append
+    for item in items:
+        if item is None:
+            if non_null:
+                return None
+            append(None)
+            continue
+        if not isinstance(item, dict) or not names.issuperset(item):
+            return None
+        values: dict[str, Any] = {}
+        for field in plan:
+            raw = item.get(field.name, Undefined)
+            if raw is Undefined:
+                if field.required:
+                    return None
+                if field.default is not Undefined:
+                    values[field.key] = field.default
+                continue
+            if raw is None:
+                if field.non_null:
+                    return None
+                values[field.key] = None
+                continue
+            try:
+                value = field.coerce(raw)
+            except Exception:  # refused: graphql-core reports it with its path
+                return None
+            if value is Undefined:
+                return None
+            values[field.key] = value
+        append(type_.out_type(values))
+    return coerced
+
+
 def _bulk_lists_of(
     variable: str,
     value: Any,
@@ -92,11 +176,21 @@ def _bulk_lists_of(
         item_type = type_.of_type
         non_null = isinstance(item_type, GraphQLNonNull)
         leaf = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-        if isinstance(value, list) and len(value) >= BULK_ITEMS and is_leaf_type(leaf):
+        if not isinstance(value, list) or len(value) < BULK_ITEMS:
+            return True
+        coerced: list[Any] | None
+        if is_leaf_type(leaf):
             coerced = _coerced_leaves(value, leaf, non_null)
-            if coerced is None:
-                return False
-            found.append(_BulkList(variable, raw_path, coerced_path, coerced))
+        elif isinstance(leaf, GraphQLInputObjectType):
+            plan = _plain_fields(leaf)
+            if plan is None:
+                return True  # left to graphql-core
+            coerced = _coerced_objects(value, leaf, plan, non_null)
+        else:
+            return True  # a list of lists: left to graphql-core
+        if coerced is None:
+            return False
+        found.append(_BulkList(variable, raw_path, coerced_path, coerced))
         return True
     if isinstance(type_, GraphQLInputObjectType) and isinstance(value, dict):
         if type_.out_type is not GraphQLInputObjectType.out_type or type_.is_one_of:

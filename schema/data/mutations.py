@@ -127,6 +127,41 @@ class SubmitMeasureDataInput:
     )
 
 
+def _submit_input_from_input(cls: type, value: Mapping[str, Any], context: InputContext) -> Any:
+    """Build a batch input with its rows in one loop (:func:`_row_from_input` for each).
+
+    Strawberry's generic conversion calls ``convert_argument`` for every row before it reaches
+    the row's own hook (~3 ms per 1,000 rows); the rows are plain objects of scalars that
+    graphql-core has already coerced.
+    """
+    names = _submit_field_names(context)
+    submitted: Any = object.__new__(cls)
+    submitted.__dict__.update(
+        rows=[_row_from_input(MeasureDataRowInput, row, context) for row in value[names["rows"]]],
+        idempotency_key=value.get(names["idempotency_key"]),
+        dry_run=value.get(names["dry_run"], False),
+        atomic=value.get(names["atomic"], True),
+    )
+    return submitted
+
+
+_submit_definition = get_object_definition(SubmitMeasureDataInput, strict=True)
+assert {f.python_name for f in _submit_definition.fields} == {
+    "rows",
+    "idempotency_key",
+    "dry_run",
+    "atomic",
+}, "_submit_input_from_input sets every field of SubmitMeasureDataInput"
+_submit_definition.from_input = _submit_input_from_input
+
+
+def _submit_field_names(context: InputContext) -> dict[str, str]:
+    """Python name -> GraphQL name of SubmitMeasureDataInput's fields (the keys of the coerced
+    value), as the schema's name converter spells them."""
+    converter = context.config.name_converter
+    return {field.python_name: converter.from_field(field) for field in _submit_definition.fields}
+
+
 @strawberry.input(
     description=(
         "The rows of a batch as parallel column lists: row i is the i-th value of every list, "

@@ -1,7 +1,7 @@
-"""Long lists of scalars in variables are coerced in one loop (schema/fast_variables.py, issue 3)
-with exactly graphql-core's result: the same coerced values and sources for good input, the
-same errors (messages and paths) for bad input, on the real schema's compact ingest input and
-on a small schema with a top-level list variable."""
+"""Long lists of scalars or of plain input objects in variables are coerced in one loop
+(schema/fast_variables.py, issue 3) with exactly graphql-core's result: the same coerced values
+and sources for good input, the same errors (messages and paths) for bad input, on the real
+schema's ingest inputs (columns and rows) and on a small schema with a top-level list."""
 
 from __future__ import annotations
 
@@ -216,4 +216,66 @@ def test_top_level_lists_and_renamed_fields() -> None:
 )
 def test_top_level_bad_items(values: list[Any]) -> None:
     errors = _same_as_graphql_core(_small_schema(), SUM, {"values": values})
+    assert isinstance(errors, list) and errors
+
+
+INGEST_ROWS = parse(
+    """
+    mutation IngestRows($input: SubmitMeasureDataInput!) {
+      submitMeasureData(input: $input) { __typename }
+    }
+    """
+)
+
+
+def _rows(rows: int = ROWS) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for i in range(rows):
+        row: dict[str, Any] = {"team": f"team-{i % 3}", "measure": "m1", "period": "2024-01"}
+        if i % 2:
+            row |= {"numerator": i, "denominator": 100}  # stratum, annotation: defaults
+        else:
+            row |= {"value": i / 3, "stratum": "payer:x", "annotation": None}
+        found.append(row)
+    return found
+
+
+def test_rows_as_input_objects_coerce_as_graphql_core_does() -> None:
+    rows = _rows()
+    raw: dict[str, Any] = {"input": {"rows": rows, "idempotencyKey": "k"}}
+    built = _same_as_graphql_core(_ingest_schema(), INGEST_ROWS, raw)
+    fast = _through_fast_path(_ingest_schema(), INGEST_ROWS, raw)
+    assert fast.variable_values.coerced == built.variable_values.coerced
+    coerced = built.variable_values.coerced["input"]["rows"]
+    assert (coerced[1]["stratum"], coerced[1]["annotation"]) == ("", None)  # the defaults
+    assert coerced[0]["annotation"] is None and coerced[0]["value"] == 0.0
+    assert rows[1] == {"team": "team-1", "measure": "m1", "period": "2024-01"} | {
+        "numerator": 1,
+        "denominator": 100,
+    }  # the caller's rows untouched
+
+
+@pytest.mark.parametrize(
+    ("position", "change"),
+    [
+        (70, {"unknown": 1}),  # a field the input type does not have
+        (80, {"team": None}),  # null for a non-null field
+        (90, {"numerator": "five"}),  # Count refuses text
+        (99, {"value": True}),  # Float refuses booleans
+    ],
+)
+def test_a_bad_row_gets_graphql_cores_error(position: int, change: dict[str, Any]) -> None:
+    rows = _rows()
+    rows[position] = rows[position] | change
+    raw = {"input": {"rows": rows}}
+    assert bulk_lists(_ingest_schema(), INGEST_ROWS, None, raw) is None
+    errors = _same_as_graphql_core(_ingest_schema(), INGEST_ROWS, raw)
+    assert isinstance(errors, list) and errors
+
+
+@pytest.mark.parametrize("bad", [None, "a row", {"measure": "m1", "period": "2024-01"}])
+def test_a_missing_or_malformed_row_gets_graphql_cores_error(bad: Any) -> None:
+    rows: list[Any] = list(_rows())
+    rows[75] = bad  # null in a list of non-null rows, not an object, a required field missing
+    errors = _same_as_graphql_core(_ingest_schema(), INGEST_ROWS, {"input": {"rows": rows}})
     assert isinstance(errors, list) and errors
