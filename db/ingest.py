@@ -149,10 +149,10 @@ class InProgress(DomainError):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class RowInput:
+class RowInput(NamedTuple):
     """One submitted row. Counts arrive as JSON numbers (int or float) and are checked here, so
-    that a fraction is a per-row INVALID_COUNT rather than a failure of the whole request."""
+    that a fraction is a per-row INVALID_COUNT rather than a failure of the whole request. A
+    tuple: a batch builds thousands (a third of a frozen dataclass's cost each)."""
 
     team: str
     measure: str

@@ -381,15 +381,15 @@ class DataMutations:
         self, info: Info, input: SubmitMeasureDataInput
     ) -> SubmitMeasureDataResult:
         rows = [
-            RowInput(
-                team=row.team,
-                measure=row.measure,
-                period=row.period,
-                numerator=row.numerator,
-                denominator=row.denominator,
-                value=row.value,
-                stratum=row.stratum,
-                annotation=row.annotation,
+            RowInput(  # positional: a tuple, built at C speed
+                row.team,
+                row.measure,
+                row.period,
+                row.numerator,
+                row.denominator,
+                row.value,
+                row.stratum,
+                row.annotation,
             )
             for row in input.rows
         ]
