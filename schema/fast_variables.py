@@ -119,13 +119,12 @@ def _plain_fields(type_: GraphQLInputObjectType) -> list[_PlainField] | None:
     return plan
 
 
-def _coerced_objects(
-    items: list[Any], type_: GraphQLInputObjectType, plan: list[_PlainField], non_null: bool
-) -> list[Any] | None:
+def _coerced_objects(items: list[Any], plan: list[_PlainField], non_null: bool) -> list[Any] | None:
     """Each item coerced as graphql-core coerces an input object of leaves; None when any item
     is not one it would accept (an unknown or missing field, a refused value, a null where
     none may be)."""
     names = {field.name for field in plan}
+    fields = [tuple(field) for field in plan]  # unpacked below: no attribute look-ups per row
     coerced: list[Any] = []
     append = coerced.append
     for item in items:
@@ -137,27 +136,27 @@ def _coerced_objects(
         if not isinstance(item, dict) or not names.issuperset(item):
             return None
         values: dict[str, Any] = {}
-        for field in plan:
-            raw = item.get(field.name, Undefined)
+        for name, key, coerce, field_non_null, required, default in fields:
+            raw = item.get(name, Undefined)
             if raw is Undefined:
-                if field.required:
+                if required:
                     return None
-                if field.default is not Undefined:
-                    values[field.key] = field.default
+                if default is not Undefined:
+                    values[key] = default
                 continue
             if raw is None:
-                if field.non_null:
+                if field_non_null:
                     return None
-                values[field.key] = None
+                values[key] = None
                 continue
             try:
-                value = field.coerce(raw)
+                value = coerce(raw)
             except Exception:  # refused: graphql-core reports it with its path
                 return None
             if value is Undefined:
                 return None
-            values[field.key] = value
-        append(type_.out_type(values))
+            values[key] = value
+        append(values)  # the default output type (checked by _plain_fields) is the dict
     return coerced
 
 
@@ -185,7 +184,7 @@ def _bulk_lists_of(
             plan = _plain_fields(leaf)
             if plan is None:
                 return True  # left to graphql-core
-            coerced = _coerced_objects(value, leaf, plan, non_null)
+            coerced = _coerced_objects(value, plan, non_null)
         else:
             return True  # a list of lists: left to graphql-core
         if coerced is None:
