@@ -50,7 +50,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import asyncpg
 import orjson
@@ -147,6 +147,28 @@ class InProgress(DomainError):
         )
         self.key = key
         self.retry_after = retry_after
+
+
+class SubmittedRow(Protocol):
+    """What ingest reads of a submitted row: :class:`RowInput`, or the GraphQL row input
+    objects themselves (so a batch of them is not copied into tuples first)."""
+
+    @property
+    def team(self) -> str: ...
+    @property
+    def measure(self) -> str: ...
+    @property
+    def period(self) -> str: ...
+    @property
+    def numerator(self) -> int | float | None: ...
+    @property
+    def denominator(self) -> int | float | None: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def stratum(self) -> str: ...
+    @property
+    def annotation(self) -> str | None: ...
 
 
 class RowInput(NamedTuple):
@@ -320,7 +342,7 @@ def request_hash(operation: Operation, atomic: bool, rows: Sequence[Any]) -> str
     """
     canonical: list[Any] = []
     for row in rows:
-        if isinstance(row, RowInput):
+        if operation is Operation.SUBMIT:
             canonical.append(
                 [
                     row.team,
@@ -996,7 +1018,7 @@ def _resolve(
     return team, measure
 
 
-def _check_values(batch: _Batch, index: int, row: RowInput, checked: _Checked) -> None:
+def _check_values(batch: _Batch, index: int, row: SubmittedRow, checked: _Checked) -> None:
     """Counts and value against the measure's scoring; fills ``checked`` when they pass."""
     measure = checked.measure
     assert measure is not None
@@ -1312,7 +1334,7 @@ async def _close(
 
 
 async def submit_measure_data(
-    session: AsyncSession, actor: Actor, rows: Sequence[RowInput], options: IngestOptions
+    session: AsyncSession, actor: Actor, rows: Sequence[SubmittedRow], options: IngestOptions
 ) -> Receipt:
     """Check and upsert a batch of data points; the receipt of what was (or would be) done.
 
@@ -1395,7 +1417,7 @@ async def _announce(
     session: AsyncSession,
     call: _Call,
     status: ReceiptStatus,
-    rows: Sequence[RowInput] | Sequence[DeleteRowInput],
+    rows: Sequence[SubmittedRow] | Sequence[DeleteRowInput],
     changed: Sequence[tuple[_Checked, ChangeKind]],
 ) -> None:
     """Tell live subscribers what changed; :func:`db.events.publish` delivers it at commit.

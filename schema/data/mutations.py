@@ -8,7 +8,7 @@ row inputs are deliberately loose (``period: String!``, counts as ``Count``, any
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import strawberry
@@ -17,7 +17,7 @@ from strawberry.types.base import get_object_definition
 
 from db import ingest
 from db.errors import DomainError
-from db.ingest import DeleteRowInput, IngestOptions, RowColumns, RowInput
+from db.ingest import DeleteRowInput, IngestOptions, RowColumns, SubmittedRow
 from db.queries.data import Receipt
 from db.queries.data import lock_periods as lock_periods_row
 from db.queries.data import unlock_periods as unlock_periods_row
@@ -348,7 +348,12 @@ def _unbound(principal: Principal) -> ForbiddenError | None:
 
 
 async def _submit(
-    info: Info, rows: list[RowInput] | RowColumns, *, key: str | None, dry_run: bool, atomic: bool
+    info: Info,
+    rows: Sequence[SubmittedRow] | RowColumns,
+    *,
+    key: str | None,
+    dry_run: bool,
+    atomic: bool,
 ) -> SubmitMeasureDataResult:
     """Both forms of submitMeasureData: the rows (or their columns) through :mod:`db.ingest`."""
     principal = require_principal(info)
@@ -380,21 +385,8 @@ class DataMutations:
     async def submit_measure_data(
         self, info: Info, input: SubmitMeasureDataInput
     ) -> SubmitMeasureDataResult:
-        rows = [
-            RowInput(  # positional: a tuple, built at C speed
-                row.team,
-                row.measure,
-                row.period,
-                row.numerator,
-                row.denominator,
-                row.value,
-                row.stratum,
-                row.annotation,
-            )
-            for row in input.rows
-        ]
-        return await _submit(
-            info, rows, key=input.idempotency_key, dry_run=input.dry_run, atomic=input.atomic
+        return await _submit(  # the row input objects go to ingest as they are
+            info, input.rows, key=input.idempotency_key, dry_run=input.dry_run, atomic=input.atomic
         )
 
     @strawberry.mutation(

@@ -318,7 +318,10 @@ def test_request_hash_is_canonical() -> None:
         Operation.SUBMIT, True, [RowInput("a", "m", "2024-01", 3, 5)]
     )
     keys = [DeleteRowInput("a", "m", "2024-01")]
-    assert request_hash(Operation.DELETE, True, keys) != request_hash(Operation.SUBMIT, True, keys)
+    submitted = [RowInput("a", "m", "2024-01")]
+    assert request_hash(Operation.DELETE, True, keys) != request_hash(
+        Operation.SUBMIT, True, submitted
+    )
 
 
 async def test_a_held_key_answers_in_progress_after_the_wait(
