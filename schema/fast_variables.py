@@ -82,7 +82,7 @@ def _coerced_leaves(items: list[Any], leaf: GraphQLLeafType, non_null: bool) -> 
     return coerced
 
 
-class _PlainField(NamedTuple):
+class _ScalarField(NamedTuple):
     """How to coerce one field of a plain input object."""
 
     name: str
@@ -95,12 +95,12 @@ class _PlainField(NamedTuple):
     """The coerced default (``Undefined``: none; the field is then left out)."""
 
 
-def _plain_fields(type_: GraphQLInputObjectType) -> list[_PlainField] | None:
+def _plain_fields(type_: GraphQLInputObjectType) -> list[_ScalarField] | None:
     """The fields of an input object whose fields are all leaves, with the default output
     type; None for any other input object."""
     if type_.out_type is not GraphQLInputObjectType.out_type or type_.is_one_of:
         return None
-    plan: list[_PlainField] = []
+    plan: list[_ScalarField] = []
     for name, field in type_.fields.items():
         field_type = field.type
         non_null = isinstance(field_type, GraphQLNonNull)
@@ -108,7 +108,7 @@ def _plain_fields(type_: GraphQLInputObjectType) -> list[_PlainField] | None:
         if not is_leaf_type(leaf) or leaf.coerce_input_value is None:
             return None
         plan.append(
-            _PlainField(
+            _ScalarField(
                 name,
                 field.out_name or name,
                 leaf.coerce_input_value,
@@ -120,12 +120,15 @@ def _plain_fields(type_: GraphQLInputObjectType) -> list[_PlainField] | None:
     return plan
 
 
-def _coerced_objects(items: list[Any], plan: list[_PlainField], non_null: bool) -> list[Any] | None:
+def _coerced_objects(
+    items: list[Any], plan: list[_ScalarField], non_null: bool
+) -> list[Any] | None:
     """Each item coerced as graphql-core coerces an input object of leaves; None when any item
     is not one it would accept (an unknown or missing field, a refused value, a null where
     none may be)."""
     names = {field.name for field in plan}
-    fields = [tuple(field) for field in plan]  # unpacked below: no attribute look-ups per row
+    # plain tuples: unpacking an exact tuple takes the interpreter's fast path, a NamedTuple not
+    fields = [tuple(field) for field in plan]
     coerced: list[Any] = []
     append = coerced.append
     for item in items:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.arguments import InputContext
-from strawberry.types.base import get_object_definition
+from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 
 from db import ingest
 from db.errors import DomainError
@@ -91,18 +91,26 @@ def _row_from_input(cls: type, value: Mapping[str, Any], context: InputContext) 
     return row
 
 
-_row_definition = get_object_definition(MeasureDataRowInput, strict=True)
-assert {f.python_name for f in _row_definition.fields} == {
-    "team",
-    "measure",
-    "period",
-    "numerator",
-    "denominator",
-    "value",
-    "stratum",
-    "annotation",
-}, "_row_from_input copies every field of MeasureDataRowInput"
-_row_definition.from_input = _row_from_input
+def _install_from_input(
+    input_class: type, hook: Any, fields: set[str]
+) -> StrawberryObjectDefinition:
+    """Make ``hook`` build ``input_class`` from its coerced value; ``fields`` are the fields the
+    hook sets, which must be every field of the class (a field added later fails at import)."""
+    definition = get_object_definition(input_class, strict=True)
+    declared = {field.python_name for field in definition.fields}
+    if declared != fields:
+        raise TypeError(
+            f"{hook.__name__} sets {sorted(fields)}, {input_class.__name__} has {sorted(declared)}"
+        )
+    definition.from_input = hook
+    return definition
+
+
+_install_from_input(
+    MeasureDataRowInput,
+    _row_from_input,
+    {"team", "measure", "period", "numerator", "denominator", "value", "stratum", "annotation"},
+)
 
 
 @strawberry.input(description="A batch of data points to create or update.")
@@ -145,14 +153,11 @@ def _submit_input_from_input(cls: type, value: Mapping[str, Any], context: Input
     return submitted
 
 
-_submit_definition = get_object_definition(SubmitMeasureDataInput, strict=True)
-assert {f.python_name for f in _submit_definition.fields} == {
-    "rows",
-    "idempotency_key",
-    "dry_run",
-    "atomic",
-}, "_submit_input_from_input sets every field of SubmitMeasureDataInput"
-_submit_definition.from_input = _submit_input_from_input
+_submit_definition = _install_from_input(
+    SubmitMeasureDataInput,
+    _submit_input_from_input,
+    {"rows", "idempotency_key", "dry_run", "atomic"},
+)
 
 
 def _submit_field_names(context: InputContext) -> dict[str, str]:
